@@ -1,0 +1,232 @@
+package api
+
+import (
+	"time"
+
+	"github.com/resonate/resonate-chat/models"
+)
+
+// CreateRoomRequest creates a room. Without an id the server generates one.
+type CreateRoomRequest struct {
+	ID   string `json:"id,omitempty" example:"voice-42" pattern:"^[A-Za-z0-9_-]{1,64}$"`
+	Name string `json:"name" binding:"required" example:"Friday jam"`
+}
+
+// ChatSettings are a room's chat lock and slow mode.
+type ChatSettings struct {
+	LockedUntil     *string `json:"locked_until" format:"date-time" example:"2026-11-25T10:00:00.000000Z" extensions:"x-nullable"`
+	SlowModeSeconds int     `json:"slow_mode_seconds" example:"0"`
+}
+
+// Room is a chat room.
+type Room struct {
+	ID               string       `json:"id" example:"voice-42"`
+	Name             string       `json:"name" example:"Friday jam"`
+	OwnerID          string       `json:"owner_id" example:"alice"`
+	CreatedAt        string       `json:"created_at" format:"date-time" example:"2026-11-25T09:00:00.000000Z"`
+	Chat             ChatSettings `json:"chat"`
+	ParticipantCount int64        `json:"participant_count" example:"3"`
+}
+
+// NewRoom converts a room.
+func NewRoom(r *models.Room) Room {
+	return Room{ID: r.ID, Name: r.Name, OwnerID: r.OwnerID, CreatedAt: ts(r.CreatedAt), ParticipantCount: r.ParticipantCount,
+		Chat: ChatSettings{LockedUntil: Time(activeUntil(r.LockedUntil)), SlowModeSeconds: r.SlowModeSeconds}}
+}
+
+// activeUntil hides a time that has passed: a lock or mute that ran out.
+func activeUntil(t *time.Time) *time.Time {
+	if t == nil || !t.After(time.Now()) {
+		return nil
+	}
+	return t
+}
+
+// Participant is a member of a room.
+type Participant struct {
+	RoomID     string  `json:"room_id" example:"voice-42"`
+	UserID     string  `json:"user_id" example:"bob"`
+	Name       string  `json:"name" example:"Bob"`
+	Role       string  `json:"role" enums:"owner,moderator,participant" example:"participant"`
+	JoinedAt   string  `json:"joined_at" format:"date-time" example:"2026-11-25T09:01:00.000000Z"`
+	MutedUntil *string `json:"muted_until" format:"date-time" extensions:"x-nullable"`
+}
+
+// NewParticipant converts a participant.
+func NewParticipant(p *models.Participant) Participant {
+	return Participant{RoomID: p.RoomID, UserID: p.UserID, Name: p.Name, Role: p.Role, JoinedAt: ts(p.JoinedAt),
+		MutedUntil: Time(activeUntil(p.MutedUntil))}
+}
+
+// ParticipantList is the answer of GET …/participants.
+type ParticipantList struct {
+	Participants []Participant `json:"participants"`
+}
+
+// RoomMessage is a chat message. A deleted one keeps its place with empty
+// content and is_deleted true.
+type RoomMessage struct {
+	ID         string  `json:"id" example:"k7x2m4q9v3n8p1r5t6w0y2z4ab"`
+	RoomID     string  `json:"room_id" example:"voice-42"`
+	Seq        int64   `json:"seq" example:"17"`
+	SenderID   string  `json:"sender_id" example:"alice"`
+	SenderName string  `json:"sender_name" example:"Alice"`
+	Content    string  `json:"content" example:"hello, room"`
+	Timestamp  string  `json:"timestamp" format:"date-time" example:"2026-11-25T09:02:03.456789Z"`
+	EditedAt   *string `json:"edited_at" format:"date-time" extensions:"x-nullable"`
+	ReplyTo    *string `json:"reply_to" extensions:"x-nullable"`
+	IsDeleted  bool    `json:"is_deleted" example:"false"`
+	ClientID   *string `json:"client_id" extensions:"x-nullable" example:"c-0001"`
+}
+
+// NewMessage converts a message.
+func NewMessage(m *models.Message) RoomMessage {
+	return RoomMessage{ID: m.ID, RoomID: m.RoomID, Seq: m.Seq, SenderID: m.SenderID, SenderName: m.SenderName,
+		Content: m.Content, Timestamp: ts(m.CreatedAt), EditedAt: Time(m.EditedAt), ReplyTo: m.ReplyTo,
+		IsDeleted: m.IsDeleted, ClientID: m.ClientID}
+}
+
+// SendMessageRequest posts a message.
+type SendMessageRequest struct {
+	Content  Text    `json:"content" binding:"required" swaggertype:"string" example:"hello, room"`
+	ClientID *string `json:"client_id,omitempty" example:"c-0001" minLength:"1" maxLength:"64"`
+	ReplyTo  *string `json:"reply_to,omitempty" example:"k7x2m4q9v3n8p1r5t6w0y2z4ab"`
+}
+
+// EditMessageRequest replaces a message's content.
+type EditMessageRequest struct {
+	Content Text `json:"content" binding:"required" swaggertype:"string" example:"hello again"`
+}
+
+// HistoryPage is a page of history.
+type HistoryPage struct {
+	Messages []RoomMessage `json:"messages"`
+	HasMore  bool          `json:"has_more" example:"true"`
+	// HeadSeq is the room's newest event seq when the page was read: open the
+	// stream with Last-Event-ID set to it.
+	HeadSeq int64 `json:"head_seq" example:"42"`
+}
+
+// NewHistoryPage converts a history page.
+func NewHistoryPage(p *models.HistoryPage) HistoryPage {
+	out := HistoryPage{Messages: make([]RoomMessage, len(p.Messages)), HasMore: p.HasMore, HeadSeq: p.HeadSeq}
+	for i := range p.Messages {
+		out.Messages[i] = NewMessage(&p.Messages[i])
+	}
+	return out
+}
+
+// Me tells the caller what they may do in a room.
+type Me struct {
+	Role    *string `json:"role" enums:"owner,moderator,participant" extensions:"x-nullable"`
+	CanPost bool    `json:"can_post"`
+	// Reason is the error code a send would get now, when can_post is false.
+	Reason            *string `json:"reason" extensions:"x-nullable" example:"muted"`
+	MutedUntil        *string `json:"muted_until" format:"date-time" extensions:"x-nullable"`
+	BannedUntil       *string `json:"banned_until" format:"date-time" extensions:"x-nullable"`
+	LockedUntil       *string `json:"locked_until" format:"date-time" extensions:"x-nullable"`
+	RetryAfterSeconds int64   `json:"retry_after_seconds" example:"0"`
+}
+
+// NewMe converts a standing.
+func NewMe(s *models.Standing) Me {
+	return Me{Role: s.Role, CanPost: s.CanPost, Reason: Code(s.Reason), MutedUntil: Time(s.MutedUntil),
+		BannedUntil: Time(s.BannedUntil), LockedUntil: Time(s.LockedUntil), RetryAfterSeconds: s.RetryAfter}
+}
+
+// SetRoleRequest changes a participant's role.
+type SetRoleRequest struct {
+	Role string `json:"role" binding:"required" enums:"moderator,participant" example:"moderator"`
+}
+
+// MuteRequest mutes a participant.
+type MuteRequest struct {
+	DurationSeconds int64   `json:"duration_seconds" binding:"required" minimum:"1" maximum:"604800" example:"600"`
+	Reason          *string `json:"reason,omitempty" example:"spamming links"`
+}
+
+// Mute is an active mute.
+type Mute struct {
+	UserID string  `json:"user_id" example:"bob"`
+	Until  string  `json:"until" format:"date-time"`
+	Reason *string `json:"reason" extensions:"x-nullable" example:"spamming links"`
+	By     string  `json:"by" example:"alice"`
+}
+
+// NewMute converts a mute.
+func NewMute(m *models.Mute) Mute {
+	return Mute{UserID: m.UserID, Until: ts(m.Until), Reason: m.Reason, By: m.ActorID}
+}
+
+// BanRequest bans a user; without duration_seconds the ban is permanent.
+type BanRequest struct {
+	Reason          *string `json:"reason,omitempty" example:"harassment"`
+	DurationSeconds *int64  `json:"duration_seconds,omitempty" minimum:"1" maximum:"31536000" example:"86400"`
+}
+
+// Ban is an active ban; until is null for a permanent one.
+type Ban struct {
+	UserID    string  `json:"user_id" example:"mallory"`
+	Until     *string `json:"until" format:"date-time" extensions:"x-nullable"`
+	Reason    *string `json:"reason" extensions:"x-nullable" example:"harassment"`
+	By        string  `json:"by" example:"alice"`
+	CreatedAt string  `json:"created_at" format:"date-time"`
+}
+
+// NewBan converts a ban.
+func NewBan(b *models.Ban) Ban {
+	return Ban{UserID: b.UserID, Until: Time(b.Until), Reason: b.Reason, By: b.ActorID, CreatedAt: ts(b.CreatedAt)}
+}
+
+// BanList is the answer of GET …/bans.
+type BanList struct {
+	Bans []Ban `json:"bans"`
+}
+
+// ChatUpdateRequest changes a room's chat settings; absent fields stay.
+type ChatUpdateRequest struct {
+	// LockedUntil locks the chat for everyone below moderator until then; null
+	// unlocks.
+	LockedUntil     OptionalTime `json:"locked_until,omitempty" swaggertype:"string" format:"date-time" extensions:"x-nullable"`
+	SlowModeSeconds *int         `json:"slow_mode_seconds,omitempty" minimum:"0" maximum:"3600" example:"10"`
+}
+
+// LogEntry is one moderation action.
+type LogEntry struct {
+	ID        int64   `json:"id" example:"12"`
+	Action    string  `json:"action" enums:"message.delete,user.mute,user.unmute,user.ban,user.unban,participant.kick,participant.role,room.chat,room.close" example:"user.mute"`
+	ActorID   string  `json:"actor_id" example:"alice"`
+	TargetID  *string `json:"target_id" extensions:"x-nullable" example:"bob"`
+	MessageID *string `json:"message_id" extensions:"x-nullable"`
+	// Reason is the moderator's reason; for participant.role, the new role.
+	Reason    *string `json:"reason" extensions:"x-nullable"`
+	Until     *string `json:"until" format:"date-time" extensions:"x-nullable"`
+	Timestamp string  `json:"timestamp" format:"date-time"`
+}
+
+// ModerationLog is a page of the moderation log, newest first.
+type ModerationLog struct {
+	Entries []LogEntry `json:"entries"`
+	HasMore bool       `json:"has_more"`
+}
+
+// NewModerationLog converts a page of log entries.
+func NewModerationLog(es []models.LogEntry, more bool) ModerationLog {
+	out := ModerationLog{Entries: make([]LogEntry, len(es)), HasMore: more}
+	for i, e := range es {
+		out.Entries[i] = LogEntry{ID: e.ID, Action: e.Action, ActorID: e.ActorID, TargetID: e.TargetID,
+			MessageID: e.MessageID, Reason: e.Reason, Until: Time(e.Until), Timestamp: ts(e.CreatedAt)}
+	}
+	return out
+}
+
+// StreamTicket is a short-lived credential for ?ticket= on the stream.
+type StreamTicket struct {
+	Ticket    string `json:"ticket" example:"eyJhbGciOi..."`
+	ExpiresAt string `json:"expires_at" format:"date-time"`
+}
+
+// Health is the answer of /healthz and /readyz.
+type Health struct {
+	Status string `json:"status" example:"ok"`
+}

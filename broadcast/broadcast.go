@@ -1,0 +1,50 @@
+// Package broadcast owns the fan-out of room events to open streams: the
+// Broadcaster interface, the in-process hub that orders each room's events by
+// seq and hands them to subscribers, the Redis fan-out between nodes, and the
+// SSE framing. It moves pre-encoded bytes and knows nothing of the chat rules.
+package broadcast
+
+import (
+	"context"
+	"errors"
+)
+
+// Event is one room event, encoded once as its SSE frame and shared read-only
+// by every subscriber.
+type Event struct {
+	Room string
+	Seq  int64
+	Type string
+	// Target is the user whose streams the event ends, if any.
+	Target string
+	Frame  []byte
+}
+
+// Source reads a room's event log; the broadcaster fills gaps from it.
+type Source interface {
+	// Head returns the room's newest seq.
+	Head(ctx context.Context, room string) (int64, error)
+	// After returns up to limit events of room with seq > after, oldest first.
+	After(ctx context.Context, room string, after int64, limit int) ([]*Event, error)
+}
+
+// Broadcaster delivers each room's events, in seq order, without gaps or
+// duplicates, to every subscription of that room on this node.
+type Broadcaster interface {
+	// Publish hands over a committed event. Events may arrive out of order
+	// or twice; subscribers see each once, in order.
+	Publish(ctx context.Context, ev *Event) error
+	// Subscribe starts a subscription to room. It delivers every event with
+	// a seq above the room's head at the time Subscribe returns.
+	Subscribe(ctx context.Context, room string) (*Subscription, error)
+	// Close stops the broadcaster and ends every subscription.
+	Close() error
+}
+
+// Reasons a subscription ends.
+var (
+	// ErrSlow means the subscriber fell too far behind and was dropped.
+	ErrSlow = errors.New("subscriber too slow")
+	// ErrClosed means the broadcaster shut down.
+	ErrClosed = errors.New("broadcaster closed")
+)

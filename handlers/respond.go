@@ -1,0 +1,145 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/resonate/resonate-chat/api"
+	"github.com/resonate/resonate-chat/models"
+)
+
+// fail writes err as a problem document. Errors outside the contract's table
+// are logged with the request id and answered with a generic 500.
+func fail(c *gin.Context, err error) {
+	p, retry, known := api.ProblemFor(err)
+	switch {
+	case !known:
+		logger(c).Error("request failed", "err", err)
+	case p.Status >= 500:
+		logger(c).Error("request failed", "code", p.Code, "err", err)
+	}
+	if retry > 0 {
+		c.Header("Retry-After", strconv.FormatInt(retry, 10))
+	}
+	c.Header("Content-Type", api.ProblemContentType)
+	body, _ := json.Marshal(p)
+	c.Data(p.Status, api.ProblemContentType, body)
+	c.Abort()
+}
+
+// maxBody bounds request bodies: a 2000-code-point message is at most 8 KiB
+// of UTF-8, or 24 KiB written as \u escapes, plus the other fields.
+const maxBody = 32 << 10
+
+// bind decodes a JSON body into v strictly: application/json only, at most
+// maxBody bytes, one object, no unknown or duplicate fields, valid UTF-8.
+func bind(c *gin.Context, v any) error {
+	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mt != "application/json" || (params["charset"] != "" && !equalFold(params["charset"], "utf-8")) {
+		return models.ErrUnsupportedMedia
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return models.WithDetail(models.ErrTooLarge, "request body is over %d bytes", maxBody)
+		}
+		return models.Invalidf("could not read the request body")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return models.Invalidf("request body is empty; a JSON object is required")
+	}
+	if err := checkDuplicateKeys(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonErr(err)
+	}
+	if dec.More() {
+		return models.Invalidf("request body has data after the JSON object")
+	}
+	if !utf8.Valid(body) {
+		return models.Invalidf("request body is not valid UTF-8")
+	}
+	return nil
+}
+
+func equalFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
+
+// jsonErr turns a decoding error into a client-facing one.
+func jsonErr(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		return models.Invalidf("request body is not valid JSON")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return models.Invalidf("request body must be a JSON object")
+		}
+		return models.Invalidf("field %q must be of type %s", typ.Field, typ.Type)
+	case errors.Is(err, models.ErrInvalid), errors.Is(err, models.ErrContentInvalid):
+		return err
+	}
+	return models.Invalidf("request body: %s", trimJSONPrefix(err.Error()))
+}
+
+func trimJSONPrefix(s string) string {
+	const p = "json: "
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}
+
+// checkDuplicateKeys refuses an object with a repeated top-level key: Go's
+// decoder would silently keep the last one, and another parser the first.
+func checkDuplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil // not an object: the real decode says what is wrong
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return models.Invalidf("field %q appears more than once", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// queryInt parses an optional integer query parameter within [min, max].
+func queryInt(c *gin.Context, name string, min, max int64) (*int64, error) {
+	vals, ok := c.GetQueryArray(name)
+	if !ok {
+		return nil, nil
+	}
+	if len(vals) != 1 {
+		return nil, models.Invalidf("%s may be given once", name)
+	}
+	n, err := strconv.ParseInt(vals[0], 10, 64)
+	if err != nil || n < min || n > max {
+		return nil, models.Invalidf("%s must be an integer from %d to %d", name, min, max)
+	}
+	return &n, nil
+}

@@ -1,0 +1,147 @@
+// Package handlers owns the HTTP surface: the router (one constructor that main
+// and the tests share), the middleware (request ids, logging, identity,
+// security headers, metrics), the token verifiers and stream tickets, and thin
+// handlers that bind a request, make one call into models, and respond.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	swaggerFiles "github.com/swaggo/files"
+	ginSwagger "github.com/swaggo/gin-swagger"
+
+	"github.com/resonate/resonate-chat/api"
+	"github.com/resonate/resonate-chat/broadcast"
+	_ "github.com/resonate/resonate-chat/docs" // the generated OpenAPI spec
+	"github.com/resonate/resonate-chat/models"
+)
+
+// StreamOptions shape every SSE stream.
+type StreamOptions struct {
+	// Heartbeat is the interval of ": ping" comments on idle streams.
+	Heartbeat time.Duration
+	// Retry is the reconnection delay the stream opens with.
+	Retry time.Duration
+	// WriteTimeout bounds each write to a stream: a reader that stops
+	// reading is cut off after it.
+	WriteTimeout time.Duration
+}
+
+// Defaults of StreamOptions.
+const (
+	DefaultHeartbeat = 15 * time.Second
+	// DefaultRetry is quick enough that a dropped stream resumes before a
+	// user notices, slow enough not to storm a restarting server.
+	DefaultRetry = 2 * time.Second
+	// DefaultWriteTimeout: a healthy client drains a frame in milliseconds;
+	// ten seconds covers a mobile network's stall.
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// Deps are what the server is built from.
+type Deps struct {
+	Chat        *models.Chat
+	Store       *models.Store
+	Broadcaster broadcast.Broadcaster
+	Verifier    Verifier
+	Tickets     *Tickets
+	Metrics     *Metrics
+	Log         *slog.Logger
+	Stream      StreamOptions
+}
+
+// Server is the HTTP handler of resonate-chat.
+type Server struct {
+	http.Handler
+	quit     chan struct{}
+	quitOnce sync.Once
+}
+
+// StopStreams ends every open stream (with a short retry, so clients move on)
+// and refuses no new request: call it when http.Server.Shutdown starts, which
+// otherwise waits for streams that never end.
+func (s *Server) StopStreams() { s.quitOnce.Do(func() { close(s.quit) }) }
+
+// New builds the router.
+func New(d Deps) *Server {
+	if d.Stream.Heartbeat <= 0 {
+		d.Stream.Heartbeat = DefaultHeartbeat
+	}
+	if d.Stream.Retry <= 0 {
+		d.Stream.Retry = DefaultRetry
+	}
+	if d.Stream.WriteTimeout <= 0 {
+		d.Stream.WriteTimeout = DefaultWriteTimeout
+	}
+	srv := &Server{quit: make(chan struct{})}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.UseRawPath = true // a user id may hold an escaped "/"
+	r.UnescapePathValues = true
+	r.RemoveExtraSlash = false
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.ForwardedByClientIP = false // no proxy is trusted unless configured
+	r.Use(requestLog(d.Log), recovery(), securityHeaders, d.Metrics.observe)
+	r.NoRoute(func(c *gin.Context) { fail(c, models.WithDetail(models.ErrNotFound, "no such path")) })
+	r.NoMethod(func(c *gin.Context) { fail(c, models.ErrMethodNotAllowed) })
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, api.Health{Status: "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.Store.Ping(ctx); err != nil {
+			fail(c, models.ErrUnavailable)
+			return
+		}
+		c.JSON(http.StatusOK, api.Health{Status: "ok"})
+	})
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
+	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler, ginSwagger.PersistAuthorization(true)))
+
+	rooms := roomHandlers{chat: d.Chat}
+	msgs := messageHandlers{chat: d.Chat}
+	mod := moderationHandlers{chat: d.Chat}
+	st := &streamHandlers{chat: d.Chat, log: d.Store, hub: d.Broadcaster, tickets: d.Tickets, m: d.Metrics, opts: d.Stream, quit: srv.quit}
+
+	v1 := r.Group("/api/v1", authenticate(d.Verifier, d.Tickets))
+	v1.POST("/rooms", rooms.createRoom)
+	room := v1.Group("/rooms/:room", validRoom)
+	room.GET("", rooms.getRoom)
+	room.DELETE("", rooms.closeRoom)
+	room.GET("/me", rooms.me)
+	room.POST("/participants", rooms.join)
+	room.GET("/participants", rooms.participants)
+	room.DELETE("/participants/:user", rooms.removeParticipant)
+	room.PUT("/participants/:user/role", rooms.setRole)
+	room.POST("/messages", msgs.send)
+	room.GET("/messages", msgs.history)
+	room.GET("/messages/:id", msgs.getMessage)
+	room.PATCH("/messages/:id", msgs.edit)
+	room.DELETE("/messages/:id", msgs.deleteMessage)
+	room.PUT("/mutes/:user", mod.mute)
+	room.DELETE("/mutes/:user", mod.unmute)
+	room.PUT("/bans/:user", mod.ban)
+	room.DELETE("/bans/:user", mod.unban)
+	room.GET("/bans", mod.bans)
+	room.PATCH("/chat", mod.updateChat)
+	room.GET("/moderation-log", mod.moderationLog)
+	room.POST("/stream-ticket", st.ticket)
+	room.GET("/events", st.stream)
+	srv.Handler = r
+	return srv
+}
+
+// validRoom answers 400 for a malformed room id before anything else runs.
+func validRoom(c *gin.Context) {
+	if !models.ValidRoomID(c.Param("room")) {
+		fail(c, models.Invalidf("room id must match [A-Za-z0-9_-]{1,64}"))
+	}
+}

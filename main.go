@@ -1,0 +1,115 @@
+// Command resonate-chat is the in-room text chat backend for Resonate voice
+// rooms. main.go is the composition root: it reads the configuration, opens
+// the store, picks the broadcaster, builds the router with the constructor the
+// tests use, serves, and shuts down in order.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/resonate/resonate-chat/api"
+	"github.com/resonate/resonate-chat/broadcast"
+	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/models"
+)
+
+//	@title						resonate-chat
+//	@version					1.0
+//	@description				Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `go run . token --sub alice`, then press Authorize and enter `Bearer <token>`.
+//	@BasePath					/api/v1
+//	@securityDefinitions.apikey	Bearer
+//	@in							header
+//	@name						Authorization
+//	@description				"Bearer " followed by a JWT.
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; it returns the exit code: 2 for bad configuration.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "token" {
+		return tokenCommand(args[1:], stdout, stderr)
+	}
+	cfg, err := parseConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "resonate-chat: configuration:", err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("server stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
+	secret, err := loadSecret(cfg, log)
+	if err != nil {
+		return err
+	}
+	store, err := models.Open(ctx, cfg.DB, cfg.SQLiteSync)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	metrics := handlers.NewMetrics()
+	hub := broadcast.NewMemory(handlers.EventSource{Store: store}, log)
+	defer hub.Close()
+	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
+		models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate})
+	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: handlers.NewHS256(secret),
+		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, Stream: handlers.StreamOptions{Heartbeat: cfg.Heartbeat}})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	// No WriteTimeout: streams live long and set a deadline per write.
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs.RegisterOnShutdown(srv.StopStreams)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "db", dbLabel(cfg.DB), "swagger", "/swagger/index.html")
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "budget", cfg.Shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("shutdown budget ran out; closing connections", "err", err)
+		hs.Close()
+	}
+	return nil
+}
+
+// dbLabel names the database for the log without a password.
+func dbLabel(dsn string) string {
+	if isPostgres(dsn) {
+		return "postgres"
+	}
+	return dsn
+}

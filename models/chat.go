@@ -1,0 +1,140 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// Options are the chat rules that configuration may change.
+type Options struct {
+	// HistoryLimit is how many messages a room keeps.
+	HistoryLimit int
+	// MaxMessageLength is the content limit in code points.
+	MaxMessageLength int
+	// SendRate is the per-user, per-room flood limit.
+	SendRate Rate
+}
+
+// Chat holds the use cases. Each one loads what it needs, checks the rules and
+// writes in one transaction, and hands its events to the Notifier after commit.
+type Chat struct {
+	store  *Store
+	encode Encoder
+	notify Notifier
+	opts   Options
+}
+
+// NewChat returns the use cases over store.
+func NewChat(store *Store, encode Encoder, notify Notifier, opts Options) *Chat {
+	return &Chat{store: store, encode: encode, notify: notify, opts: opts}
+}
+
+// write runs fn in a write transaction on the open room roomID, locked, and
+// notifies the events fn emitted once the transaction has committed.
+func (c *Chat) write(ctx context.Context, roomID string, fn func(t *txEvents, room *Room) error) error {
+	var evs []*Event
+	err := c.store.write(ctx, func(tx *gorm.DB) error {
+		room, err := c.store.lockRoom(tx, roomID)
+		if err != nil {
+			return roomErr(err)
+		}
+		t := &txEvents{chat: c, tx: tx, roomID: roomID}
+		if err := fn(t, room); err != nil {
+			return err
+		}
+		evs = t.evs
+		return nil
+	})
+	if err == nil && len(evs) > 0 {
+		c.notify.Notify(context.WithoutCancel(ctx), evs)
+	}
+	return err
+}
+
+// read runs fn in a read snapshot with the open room roomID loaded.
+func (c *Chat) read(ctx context.Context, roomID string, fn func(tx *gorm.DB, room *Room) error) error {
+	return c.store.read(ctx, func(tx *gorm.DB) error {
+		var room Room
+		if err := tx.Where("id = ? AND closed_at IS NULL", roomID).Take(&room).Error; err != nil {
+			return roomErr(err)
+		}
+		return fn(tx, &room)
+	})
+}
+
+// member is read plus the standing of actor, who must be a participant or an
+// admin.
+func (c *Chat) member(ctx context.Context, actor Actor, roomID string, fn func(tx *gorm.DB, s *standing) error) error {
+	return c.read(ctx, roomID, func(tx *gorm.DB, room *Room) error {
+		s, err := loadStanding(tx, room, actor)
+		if err != nil {
+			return err
+		}
+		if err := s.requireMember(); err != nil {
+			return err
+		}
+		return fn(tx, s)
+	})
+}
+
+func roomErr(err error) error {
+	if storeErr(err) == ErrNotFound {
+		return withDetail(ErrNotFound, "no such room")
+	}
+	return err
+}
+
+var roomIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidRoomID reports whether id is a well-formed room id.
+func ValidRoomID(id string) bool { return roomIDPattern.MatchString(id) }
+
+// ValidUserID checks a user id: 1–128 code points of printable UTF-8.
+func ValidUserID(id string) error {
+	if n := utf8.RuneCountInString(id); n < 1 || n > 128 || !utf8.ValidString(id) {
+		return invalidf("user id must be 1–128 characters of UTF-8")
+	}
+	for _, r := range id {
+		if isForbiddenControl(r) || r == '\n' || r == '\t' {
+			return invalidf("user id has a control character")
+		}
+	}
+	return nil
+}
+
+// maxNameLength bounds room and display names, in code points.
+const maxNameLength = 100
+
+// cleanName trims a room or display name and checks it is printable and short.
+func cleanName(field, s string, required bool) (string, error) {
+	s = strings.TrimFunc(s, unicode.IsSpace)
+	if s == "" {
+		if required {
+			return "", invalidf("%s is required", field)
+		}
+		return "", nil
+	}
+	if n := utf8.RuneCountInString(s); n > maxNameLength {
+		return "", invalidf("%s is %d characters; the limit is %d", field, n, maxNameLength)
+	}
+	for _, r := range s {
+		if isForbiddenControl(r) || r == '\n' || r == '\t' {
+			return "", invalidf("%s has a control character", field)
+		}
+	}
+	return s, nil
+}
+
+// newID returns a random opaque id: 26 lower-case base32 characters (128 bits).
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}

@@ -1,0 +1,208 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Event types of the room stream.
+const (
+	EventMessageCreated    = "message.created"
+	EventMessageUpdated    = "message.updated"
+	EventMessageDeleted    = "message.deleted"
+	EventParticipantJoined = "participant.joined"
+	EventParticipantLeft   = "participant.left"
+	EventParticipantRole   = "participant.role_changed"
+	EventUserMuted         = "user.muted"
+	EventUserUnmuted       = "user.unmuted"
+	EventUserBanned        = "user.banned"
+	EventUserUnbanned      = "user.unbanned"
+	EventRoomChatUpdated   = "room.chat_updated"
+	EventRoomClosed        = "room.closed"
+	EventHistoryReset      = "history.reset"
+	EventAuthExpired       = "auth.expired"
+)
+
+// Reasons a participant leaves.
+const (
+	LeftSelf   = "left"
+	LeftKicked = "kicked"
+	LeftBanned = "banned"
+)
+
+// Event is something that happened in a room, with its place in the room's
+// sequence. Payload is one of *Message, MessageDeleted, *Participant,
+// ParticipantLeft, MuteChange, BanChange, ChatChange, RoomClosed, or nil for
+// the per-stream events; Data is the envelope as encoded by Chat's encoder.
+type Event struct {
+	RoomID    string
+	Seq       int64
+	Type      string
+	Time      time.Time
+	TargetID  string
+	MessageID string
+	Payload   any
+	Data      []byte
+}
+
+// MessageDeleted is the payload of message.deleted.
+type MessageDeleted struct {
+	ID        string
+	Seq       int64
+	DeletedBy string
+}
+
+// ParticipantLeft is the payload of participant.left.
+type ParticipantLeft struct {
+	UserID string
+	Reason string
+}
+
+// MuteChange is the payload of user.muted (Until set) and user.unmuted.
+type MuteChange struct {
+	UserID string
+	Until  *time.Time
+	By     string
+	Reason *string
+}
+
+// BanChange is the payload of user.banned and user.unbanned.
+type BanChange struct {
+	UserID string
+	Until  *time.Time
+	By     string
+	Reason *string
+}
+
+// ChatChange is the payload of room.chat_updated.
+type ChatChange struct {
+	LockedUntil     *time.Time
+	SlowModeSeconds int
+	By              string
+}
+
+// RoomClosed is the payload of room.closed.
+type RoomClosed struct {
+	By string
+}
+
+// HistoryReset is the payload of history.reset.
+type HistoryReset struct {
+	OldestSeq int64
+}
+
+// EndsStream reports whether ev ends the stream of user: the room closing, or
+// the user being removed from it.
+func EndsStream(evType, targetID, userID string) bool {
+	switch evType {
+	case EventRoomClosed:
+		return true
+	case EventParticipantLeft, EventUserBanned:
+		return targetID == userID
+	}
+	return false
+}
+
+// Notifier receives a transaction's events, in seq order, after it commits. A
+// failure to deliver is the notifier's to log: the events are in the log and
+// clients recover them by Last-Event-ID.
+type Notifier interface {
+	Notify(ctx context.Context, evs []*Event)
+}
+
+// Encoder turns an event into its wire envelope; the api package provides it.
+type Encoder func(*Event) ([]byte, error)
+
+// nextSeq advances the room's counter inside tx and returns the new value.
+// The row lock this takes orders concurrent writers of one room, so seq order
+// is commit order on PostgreSQL too.
+func nextSeq(tx *gorm.DB, roomID string) (int64, error) {
+	var seq int64
+	err := tx.Raw("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq", roomID).Scan(&seq).Error
+	return seq, err
+}
+
+// txEvents collects a transaction's events for the notifier.
+type txEvents struct {
+	chat   *Chat
+	tx     *gorm.DB
+	roomID string
+	evs    []*Event
+}
+
+// emit gives ev the room's next seq and writes it to the event log.
+func (t *txEvents) emit(ev *Event) error {
+	ev.RoomID = t.roomID
+	seq, err := nextSeq(t.tx, ev.RoomID)
+	if err != nil {
+		return err
+	}
+	ev.Seq = seq
+	return t.append(ev)
+}
+
+// append writes ev, whose Seq is already set, to the event log.
+func (t *txEvents) append(ev *Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = now()
+	}
+	data, err := t.chat.encode(ev)
+	if err != nil {
+		return err
+	}
+	ev.Data = data
+	row := EventRow{RoomID: ev.RoomID, Seq: ev.Seq, Type: ev.Type, Data: string(data), CreatedAt: ev.Time,
+		TargetID: optional(ev.TargetID), MessageID: optional(ev.MessageID)}
+	if err := t.tx.Create(&row).Error; err != nil {
+		return err
+	}
+	t.evs = append(t.evs, ev)
+	return nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Replay is a slice of a room's event log.
+type Replay struct {
+	Events []EventRow
+	// OldestSeq is the first seq still kept; events before it are gone.
+	OldestSeq int64
+	// HeadSeq is the room's newest seq when the slice was read.
+	HeadSeq int64
+}
+
+// EventsAfter reads up to limit events of a room with seq > after, oldest
+// first, with the room's retention bounds from the same snapshot. It checks no
+// access: the stream checks that when it opens, and the broadcaster uses it to
+// fill gaps.
+func (s *Store) EventsAfter(ctx context.Context, roomID string, after int64, limit int) (*Replay, error) {
+	var out Replay
+	err := s.read(ctx, func(tx *gorm.DB) error {
+		var r Room
+		if err := tx.Select("last_seq", "oldest_seq").Where("id = ? AND closed_at IS NULL", roomID).Take(&r).Error; err != nil {
+			return err
+		}
+		out.OldestSeq, out.HeadSeq = r.OldestSeq, r.LastSeq
+		return tx.Where("room_id = ? AND seq > ?", roomID, after).Order("seq").Limit(limit).Find(&out.Events).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Head returns the room's newest seq, or ErrNotFound.
+func (s *Store) Head(ctx context.Context, roomID string) (int64, error) {
+	var r Room
+	err := s.read(ctx, func(tx *gorm.DB) error {
+		return tx.Select("last_seq").Where("id = ? AND closed_at IS NULL", roomID).Take(&r).Error
+	})
+	return r.LastSeq, err
+}

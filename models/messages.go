@@ -1,0 +1,294 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// SendInput is a new message as the client sent it; Content is not yet
+// normalised.
+type SendInput struct {
+	Content  string
+	ClientID *string
+	ReplyTo  *string
+}
+
+// maxClientIDLength bounds client ids, in code points.
+const maxClientIDLength = 64
+
+// Send posts a message. A retry with a client id the sender already used in the
+// room returns the original (created=false) and emits nothing; the same client
+// id with other content is ErrConflict.
+func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInput) (msg *Message, created bool, err error) {
+	content, err := NormalizeContent(in.Content, c.opts.MaxMessageLength)
+	if err != nil {
+		return nil, false, err
+	}
+	if in.ClientID != nil {
+		if n := utf8.RuneCountInString(*in.ClientID); n < 1 || n > maxClientIDLength {
+			return nil, false, invalidf("client_id must be 1–%d characters", maxClientIDLength)
+		}
+	}
+	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64) {
+		return nil, false, invalidf("reply_to is not a message of this room")
+	}
+	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
+		s, err := loadStanding(t.tx, room, actor)
+		if err != nil {
+			return err
+		}
+		if err := s.requireMember(); err != nil {
+			return err
+		}
+		if in.ClientID != nil {
+			var prev Message
+			err := t.tx.Where("room_id = ? AND sender_id = ? AND client_id = ?", roomID, actor.UserID, *in.ClientID).Take(&prev).Error
+			switch {
+			case err == nil && (prev.Content == content || prev.IsDeleted):
+				msg = &prev
+				return nil
+			case err == nil:
+				return withDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
+			case !errors.Is(err, gorm.ErrRecordNotFound):
+				return err
+			}
+		}
+		if err := s.postCheck(c.opts.SendRate, true); err != nil {
+			return err
+		}
+		if in.ReplyTo != nil {
+			var n int64
+			if err := t.tx.Model(&Message{}).Where("id = ? AND room_id = ?", *in.ReplyTo, roomID).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return invalidf("reply_to is not a message of this room")
+			}
+		}
+		seq, err := nextSeq(t.tx, roomID)
+		if err != nil {
+			return err
+		}
+		msg = &Message{ID: newID(), RoomID: roomID, Seq: seq, SenderID: actor.UserID, SenderName: senderName(s),
+			Content: content, CreatedAt: s.at, ReplyTo: in.ReplyTo, ClientID: in.ClientID}
+		if err := t.tx.Create(msg).Error; err != nil {
+			return err
+		}
+		if err := s.recordPost(t.tx, c.opts.SendRate, true); err != nil {
+			return err
+		}
+		if err := t.append(&Event{RoomID: roomID, Seq: seq, Type: EventMessageCreated, Time: s.at, MessageID: msg.ID, Payload: msg}); err != nil {
+			return err
+		}
+		created = true
+		return c.prune(t.tx, room)
+	})
+	return msg, created, err
+}
+
+func senderName(s *standing) string {
+	if s.part != nil {
+		return s.part.Name
+	}
+	return displayName(s.actor)
+}
+
+// prune keeps the room's newest HistoryLimit messages (deleted ones count) and
+// the events from the oldest of them on; older rows are deleted.
+func (c *Chat) prune(tx *gorm.DB, room *Room) error {
+	var cutoff []int64
+	err := tx.Model(&Message{}).Where("room_id = ?", room.ID).Order("seq DESC").
+		Offset(c.opts.HistoryLimit-1).Limit(1).Pluck("seq", &cutoff).Error
+	if err != nil || len(cutoff) == 0 || cutoff[0] <= room.OldestSeq {
+		return err
+	}
+	oldest := cutoff[0]
+	if err := tx.Where("room_id = ? AND seq < ?", room.ID, oldest).Delete(&Message{}).Error; err != nil {
+		return err
+	}
+	if err := tx.Where("room_id = ? AND seq < ?", room.ID, oldest).Delete(&EventRow{}).Error; err != nil {
+		return err
+	}
+	return tx.Model(&Room{}).Where("id = ?", room.ID).Update("oldest_seq", oldest).Error
+}
+
+// HistoryQuery selects a page of history: the newest messages, those before a
+// seq (newest first), or those after a seq (oldest first).
+type HistoryQuery struct {
+	Limit  int
+	Before *int64
+	After  *int64
+}
+
+// History limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 100
+)
+
+// HistoryPage is a page of messages with the room's head seq from the same
+// snapshot.
+type HistoryPage struct {
+	Messages []Message
+	HasMore  bool
+	HeadSeq  int64
+}
+
+// History reads a page of a room's messages.
+func (c *Chat) History(ctx context.Context, actor Actor, roomID string, q HistoryQuery) (*HistoryPage, error) {
+	if q.Limit == 0 {
+		q.Limit = DefaultPageSize
+	}
+	switch {
+	case q.Limit < 1 || q.Limit > MaxPageSize:
+		return nil, invalidf("limit must be 1–%d", MaxPageSize)
+	case q.Before != nil && q.After != nil:
+		return nil, invalidf("give before or after, not both")
+	case q.Before != nil && *q.Before < 1, q.After != nil && *q.After < 0:
+		return nil, invalidf("before must be ≥ 1 and after ≥ 0")
+	}
+	var page HistoryPage
+	err := c.member(ctx, actor, roomID, func(tx *gorm.DB, s *standing) error {
+		page.HeadSeq = s.room.LastSeq
+		db := tx.Where("room_id = ?", roomID).Limit(q.Limit + 1)
+		switch {
+		case q.After != nil:
+			db = db.Where("seq > ?", *q.After).Order("seq ASC")
+		case q.Before != nil:
+			db = db.Where("seq < ?", *q.Before).Order("seq DESC")
+		default:
+			db = db.Order("seq DESC")
+		}
+		if err := db.Find(&page.Messages).Error; err != nil {
+			return err
+		}
+		if len(page.Messages) > q.Limit {
+			page.Messages, page.HasMore = page.Messages[:q.Limit], true
+		}
+		return nil
+	})
+	return &page, err
+}
+
+// GetMessage returns one message of the room; a deleted one as its tombstone.
+func (c *Chat) GetMessage(ctx context.Context, actor Actor, roomID, id string) (*Message, error) {
+	var m Message
+	err := c.member(ctx, actor, roomID, func(tx *gorm.DB, _ *standing) error {
+		return messageErr(tx.Where("id = ? AND room_id = ?", id, roomID).Take(&m).Error)
+	})
+	return &m, err
+}
+
+func messageErr(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return withDetail(ErrNotFound, "no such message in this room")
+	}
+	return err
+}
+
+// Edit changes the content of the sender's own message, under the same checks
+// as a send but slow mode.
+func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string) (*Message, error) {
+	content, err := NormalizeContent(content, c.opts.MaxMessageLength)
+	if err != nil {
+		return nil, err
+	}
+	var m Message
+	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
+		s, err := loadStanding(t.tx, room, actor)
+		if err != nil {
+			return err
+		}
+		if err := s.requireMember(); err != nil {
+			return err
+		}
+		if err := messageErr(t.tx.Where("id = ? AND room_id = ?", id, roomID).Take(&m).Error); err != nil {
+			return err
+		}
+		if m.IsDeleted {
+			return withDetail(ErrNotFound, "the message was deleted")
+		}
+		if m.SenderID != actor.UserID {
+			return withDetail(ErrForbidden, "only the sender may edit a message")
+		}
+		if err := s.postCheck(c.opts.SendRate, false); err != nil {
+			return err
+		}
+		m.Content, m.EditedAt = content, &s.at
+		if err := t.tx.Model(&m).Updates(map[string]any{"content": m.Content, "edited_at": m.EditedAt}).Error; err != nil {
+			return err
+		}
+		if err := s.recordPost(t.tx, c.opts.SendRate, false); err != nil {
+			return err
+		}
+		return t.emit(&Event{RoomID: roomID, Type: EventMessageUpdated, MessageID: m.ID, Payload: &m})
+	})
+	return &m, err
+}
+
+// DeleteMessage deletes a message for good: the sender may delete their own, a
+// moderator or above any message of a user they outrank. The text is erased
+// from the message and from every event that carried it. Deleting a deleted
+// message does nothing.
+func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string) error {
+	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
+		s, err := loadStanding(t.tx, room, actor)
+		if err != nil {
+			return err
+		}
+		if err := s.requireMember(); err != nil {
+			return err
+		}
+		var m Message
+		if err := messageErr(t.tx.Where("id = ? AND room_id = ?", id, roomID).Take(&m).Error); err != nil {
+			return err
+		}
+		if m.SenderID != actor.UserID {
+			if _, _, err := c.modTarget(t.tx, s, m.SenderID); err != nil {
+				return err
+			}
+		}
+		if m.IsDeleted {
+			return nil
+		}
+		m.Content, m.IsDeleted = "", true
+		if err := t.tx.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true}).Error; err != nil {
+			return err
+		}
+		if err := c.eraseFromLog(t.tx, &m); err != nil {
+			return err
+		}
+		if err := t.emit(&Event{RoomID: roomID, Type: EventMessageDeleted, MessageID: m.ID,
+			Payload: MessageDeleted{ID: m.ID, Seq: m.Seq, DeletedBy: actor.UserID}}); err != nil {
+			return err
+		}
+		if m.SenderID == actor.UserID {
+			return nil
+		}
+		return t.log(&LogEntry{Action: LogDelete, ActorID: actor.UserID, TargetID: &m.SenderID, MessageID: &m.ID})
+	})
+}
+
+// eraseFromLog re-encodes every logged event that carried m's text with the
+// tombstone instead, so a replay never serves it again.
+func (c *Chat) eraseFromLog(tx *gorm.DB, m *Message) error {
+	var rows []EventRow
+	err := tx.Where("room_id = ? AND message_id = ? AND type IN ?", m.RoomID, m.ID,
+		[]string{EventMessageCreated, EventMessageUpdated}).Find(&rows).Error
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		data, err := c.encode(&Event{RoomID: r.RoomID, Seq: r.Seq, Type: r.Type, Time: r.CreatedAt, MessageID: m.ID, Payload: m})
+		if err != nil {
+			return err
+		}
+		if err := tx.Model(&EventRow{}).Where("room_id = ? AND seq = ?", r.RoomID, r.Seq).Update("data", string(data)).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
