@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Moderation log actions.
@@ -63,7 +64,7 @@ func (c *Chat) Mute(ctx context.Context, actor Actor, roomID, userID string, d t
 			return withDetail(ErrNotFound, "user %q is not in this room", userID)
 		}
 		m = &Mute{RoomID: roomID, UserID: userID, Until: s.at.Add(d), Reason: reason, ActorID: actor.UserID, CreatedAt: s.at}
-		if err := t.tx.Select("*").Save(m).Error; err != nil {
+		if err := upsert(t.tx, m); err != nil {
 			return err
 		}
 		if err := t.emit(&Event{RoomID: roomID, Type: EventUserMuted,
@@ -134,7 +135,7 @@ func (c *Chat) Ban(ctx context.Context, actor Actor, roomID, userID string, d *t
 			until := s.at.Add(*d)
 			b.Until = &until
 		}
-		if err := t.tx.Select("*").Save(b).Error; err != nil {
+		if err := upsert(t.tx, b); err != nil {
 			return err
 		}
 		if err := t.emit(&Event{RoomID: roomID, Type: EventUserBanned, TargetID: userID,
@@ -302,6 +303,12 @@ func (c *Chat) CloseRoom(ctx context.Context, actor Actor, roomID string) error 
 		return t.tx.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
 			"closed_at": now(), "locked_until": nil, "slow_mode_seconds": 0}).Error
 	})
+}
+
+// upsert inserts v or, when its primary key exists, replaces every column: a
+// second mute or ban replaces the first.
+func upsert(tx *gorm.DB, v any) error {
+	return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(v).Error
 }
 
 // maxReasonLength bounds moderation reasons, in code points.
