@@ -52,40 +52,74 @@ type standing struct {
 	at    time.Time
 }
 
+// standingRow is one user's rows in one room, read in a single query.
+type standingRow struct {
+	PUserID    *string    `gorm:"column:p_user_id"`
+	PName      *string    `gorm:"column:p_name"`
+	PRole      *string    `gorm:"column:p_role"`
+	PJoinedAt  *time.Time `gorm:"column:p_joined_at"`
+	PIsAdmin   *bool      `gorm:"column:p_is_admin"`
+	BUserID    *string    `gorm:"column:b_user_id"`
+	BUntil     *time.Time `gorm:"column:b_until"`
+	BReason    *string    `gorm:"column:b_reason"`
+	BActorID   *string    `gorm:"column:b_actor_id"`
+	BCreatedAt *time.Time `gorm:"column:b_created_at"`
+	MUserID    *string    `gorm:"column:m_user_id"`
+	MUntil     *time.Time `gorm:"column:m_until"`
+	LUserID    *string    `gorm:"column:l_user_id"`
+	LLastPost  *time.Time `gorm:"column:l_last_post_at"`
+	LTokens    *float64   `gorm:"column:l_tokens"`
+	LTokensAt  *time.Time `gorm:"column:l_tokens_at"`
+}
+
+const standingSQL = `SELECT
+ p.user_id AS p_user_id, p.name AS p_name, p.role AS p_role, p.joined_at AS p_joined_at, p.is_admin AS p_is_admin,
+ b.user_id AS b_user_id, b.until AS b_until, b.reason AS b_reason, b.actor_id AS b_actor_id, b.created_at AS b_created_at,
+ m.user_id AS m_user_id, m.until AS m_until,
+ l.user_id AS l_user_id, l.last_post_at AS l_last_post_at, l.tokens AS l_tokens, l.tokens_at AS l_tokens_at
+FROM (SELECT CAST(? AS TEXT) AS room_id, CAST(? AS TEXT) AS user_id) k
+LEFT JOIN participants p ON p.room_id = k.room_id AND p.user_id = k.user_id
+LEFT JOIN bans b ON b.room_id = k.room_id AND b.user_id = k.user_id
+LEFT JOIN mutes m ON m.room_id = k.room_id AND m.user_id = k.user_id
+LEFT JOIN send_limits l ON l.room_id = k.room_id AND l.user_id = k.user_id`
+
+// loadStanding reads actor's participation, ban, mute and send limit in room
+// with one query.
 func loadStanding(tx *gorm.DB, room *Room, actor Actor) (*standing, error) {
+	var row standingRow
+	if err := tx.Raw(standingSQL, room.ID, actor.UserID).Scan(&row).Error; err != nil {
+		return nil, err
+	}
 	s := &standing{room: room, actor: actor, at: now()}
-	var p Participant
-	if err := tx.Where("room_id = ? AND user_id = ?", room.ID, actor.UserID).Take(&p).Error; err == nil {
-		s.part = &p
-	} else if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, err
+	if row.PUserID != nil {
+		s.part = &Participant{RoomID: room.ID, UserID: *row.PUserID, Name: *row.PName, Role: *row.PRole,
+			JoinedAt: utc(*row.PJoinedAt), IsAdmin: *row.PIsAdmin}
 	}
-	var b Ban
-	if err := tx.Where("room_id = ? AND user_id = ?", room.ID, actor.UserID).Take(&b).Error; err == nil {
-		if b.Until == nil || b.Until.After(s.at) {
-			s.ban = &b
+	if row.BUserID != nil && (row.BUntil == nil || row.BUntil.After(s.at)) {
+		s.ban = &Ban{RoomID: room.ID, UserID: *row.BUserID, Until: utcp(row.BUntil), Reason: row.BReason,
+			ActorID: *row.BActorID, CreatedAt: utc(*row.BCreatedAt)}
+	}
+	if row.MUserID != nil && row.MUntil.After(s.at) {
+		s.mute = &Mute{RoomID: room.ID, UserID: *row.MUserID, Until: utc(*row.MUntil)}
+		if s.part != nil {
+			s.part.MutedUntil = &s.mute.Until
 		}
-	} else if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, err
 	}
-	var m Mute
-	if err := tx.Where("room_id = ? AND user_id = ?", room.ID, actor.UserID).Take(&m).Error; err == nil {
-		if m.Until.After(s.at) {
-			s.mute = &m
-			if s.part != nil {
-				s.part.MutedUntil = &m.Until
-			}
-		}
-	} else if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, err
-	}
-	var l SendLimit
-	if err := tx.Where("room_id = ? AND user_id = ?", room.ID, actor.UserID).Take(&l).Error; err == nil {
-		s.limit = &l
-	} else if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, err
+	if row.LUserID != nil {
+		s.limit = &SendLimit{RoomID: room.ID, UserID: *row.LUserID, LastPostAt: utc(*row.LLastPost), Tokens: *row.LTokens,
+			TokensAt: utc(*row.LTokensAt)}
 	}
 	return s, nil
+}
+
+func utc(t time.Time) time.Time { return t.UTC() }
+
+func utcp(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 func (s *standing) rank() rank {

@@ -28,6 +28,8 @@ var migrations embed.FS
 type Store struct {
 	w, r *gorm.DB
 	pg   bool
+	// group is the SQLite writer; nil on PostgreSQL.
+	group *groupWriter
 }
 
 // sqliteWriteDSN and sqliteReadDSN are why SQLite copes with many writers:
@@ -83,7 +85,7 @@ func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
 	rdb, _ := r.DB()
 	rdb.SetMaxOpenConns(readerConns)
 	rdb.SetMaxIdleConns(readerConns)
-	return &Store{w: w, r: r}, nil
+	return &Store{w: w, r: r, group: newGroupWriter(w)}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
@@ -129,6 +131,9 @@ func migrate(ctx context.Context, dialect goose.Dialect, db *sql.DB, locker lock
 
 // Close closes both handles.
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
 	var errs []error
 	for _, db := range []*gorm.DB{s.w, s.r} {
 		if sdb, err := db.DB(); err == nil {
@@ -150,10 +155,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return sdb.PingContext(ctx)
 }
 
-// write runs fn in one write transaction. On SQLite it queues for the single
-// writer connection; on PostgreSQL the use case serialises per room by locking
-// the room's row (see lockRoom).
+// write runs fn in a write transaction. On SQLite it joins the group commit of
+// the single writer connection; on PostgreSQL the use case serialises per room
+// by locking the room's row (see lockRoom).
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.group != nil {
+		return storeErr(s.group.write(ctx, fn))
+	}
 	return storeErr(s.w.WithContext(ctx).Transaction(fn))
 }
 

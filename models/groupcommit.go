@@ -1,0 +1,131 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// maxBatch bounds how many writes share one SQLite transaction: enough to
+// absorb a burst from every connection at once, small enough that the first
+// writer in a batch does not wait long for the last.
+const maxBatch = 128
+
+// writeReq is one use case waiting for the SQLite writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *gorm.DB) error
+	done chan error
+}
+
+// groupWriter owns the single SQLite write connection. It runs every write
+// that is waiting when it is free in one transaction, each inside a savepoint
+// so that a refused use case rolls back alone, and answers each only after the
+// shared COMMIT: a 201 still means committed, but a burst of N sends costs one
+// commit instead of N.
+type groupWriter struct {
+	db    *gorm.DB
+	queue chan *writeReq
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newGroupWriter(db *gorm.DB) *groupWriter {
+	g := &groupWriter{db: db, queue: make(chan *writeReq, maxBatch), stop: make(chan struct{})}
+	g.wg.Add(1)
+	go g.run()
+	return g
+}
+
+// write queues fn and waits for its outcome. Once queued, a write runs even if
+// ctx ends, so that a client which goes away cannot leave a half-made batch.
+func (g *groupWriter) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case g.queue <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-g.stop:
+		return ErrUnavailable
+	}
+	return <-req.done
+}
+
+func (g *groupWriter) run() {
+	defer g.wg.Done()
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		select {
+		case req := <-g.queue:
+			batch = append(batch[:0], req)
+		case <-g.stop:
+			return
+		}
+	collect:
+		for len(batch) < maxBatch {
+			select {
+			case req := <-g.queue:
+				batch = append(batch, req)
+			default:
+				break collect
+			}
+		}
+		g.commit(batch)
+	}
+}
+
+// commit runs one batch. A write whose context already ended is skipped; a
+// write that fails rolls back to its savepoint; if the transaction itself
+// fails, every write in it gets that error.
+func (g *groupWriter) commit(batch []*writeReq) {
+	errs := make([]error, len(batch))
+	tx := g.db.Begin()
+	err := tx.Error
+	for i, req := range batch {
+		if err != nil {
+			break
+		}
+		if errs[i] = req.ctx.Err(); errs[i] != nil {
+			continue
+		}
+		if err = tx.Exec("SAVEPOINT w").Error; err != nil {
+			break
+		}
+		if errs[i] = runSafely(tx, req.fn); errs[i] != nil {
+			err = tx.Exec("ROLLBACK TO SAVEPOINT w").Error
+		}
+		if err == nil {
+			err = tx.Exec("RELEASE SAVEPOINT w").Error
+		}
+	}
+	if err == nil {
+		err = tx.Commit().Error
+	} else {
+		tx.Rollback()
+	}
+	for i, req := range batch {
+		if err != nil && errs[i] == nil {
+			errs[i] = err
+		}
+		req.done <- errs[i]
+	}
+}
+
+// runSafely runs fn, turning a panic into an error so one bad write cannot
+// take the writer down with the others' work.
+func runSafely(tx *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("write panicked: %v", r)
+		}
+	}()
+	return fn(tx)
+}
+
+// close stops the writer after the batch in hand.
+func (g *groupWriter) close() {
+	close(g.stop)
+	g.wg.Wait()
+}
