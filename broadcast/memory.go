@@ -57,6 +57,9 @@ type room struct {
 	last    int64 // highest seq delivered; -1 until the head is known
 	pending map[int64]*Event
 	timer   *time.Timer
+	// armed is true while the timer runs: the wait counts from the first
+	// event held back, so later ones must not push it further away.
+	armed   bool
 	filling bool
 }
 
@@ -188,11 +191,15 @@ func (h *Memory) advance(r *room) {
 		if r.timer != nil {
 			r.timer.Stop()
 		}
+		r.armed = false
 	case len(r.pending) > maxPending:
 		go h.fill(r)
+	case r.armed:
 	case r.timer == nil:
+		r.armed = true
 		r.timer = time.AfterFunc(h.gapWait, func() { h.fill(r) })
 	default:
+		r.armed = true
 		r.timer.Reset(h.gapWait)
 	}
 }
@@ -214,6 +221,7 @@ func (h *Memory) deliver(r *room, ev *Event) {
 // a gap that publishing left.
 func (h *Memory) fill(r *room) {
 	r.mu.Lock()
+	r.armed = false // the timer fired, or a catch-up fills now
 	if r.filling || r.last < 0 {
 		r.mu.Unlock()
 		return
@@ -232,21 +240,25 @@ func (h *Memory) fill(r *room) {
 	if err != nil {
 		h.log.Warn("filling a gap from the event log failed", "room", r.id, "after", from, "err", err)
 	}
+	if err == nil && len(evs) > 0 && evs[0].Seq-1 > r.last {
+		// Seqs are dense and commit in seq order, so a read that holds a
+		// later event but not r.last+1 means retention or a room close
+		// deleted it: go on from the oldest event there is. Events held back
+		// in pending prove no such thing: one may have come from another
+		// node after this read's snapshot, with the missing one still on
+		// its way (a periodic catch-up races Redis like that).
+		// Subscribers would miss those events without knowing, so they are
+		// dropped: each resumes by Last-Event-ID and gets history.reset.
+		r.last = evs[0].Seq - 1
+		for s := range r.subs {
+			delete(r.subs, s)
+			s.drop(ErrSlow)
+		}
+	}
 	for _, ev := range evs {
 		if ev.Seq > r.last {
 			r.pending[ev.Seq] = ev
 		}
-	}
-	if err == nil && len(r.pending) > 0 && r.pending[r.last+1] == nil {
-		// The log no longer holds the missing events (retention or a room
-		// close outran us): go on from the oldest event there is.
-		oldest := int64(-1)
-		for seq := range r.pending {
-			if oldest < 0 || seq < oldest {
-				oldest = seq
-			}
-		}
-		r.last = oldest - 1
 	}
 	h.advance(r)
 }

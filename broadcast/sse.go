@@ -20,7 +20,7 @@ func Frame(id int64, event string, data []byte) []byte {
 	}
 	if event != "" {
 		b.WriteString("event: ")
-		b.WriteString(strings.NewReplacer("\r", " ", "\n", " ").Replace(event))
+		b.WriteString(oneLine(event))
 		b.WriteByte('\n')
 	}
 	for {
@@ -49,5 +49,20 @@ func Retry(ms int64) []byte {
 
 // Comment encodes a comment line, which clients ignore: a keep-alive.
 func Comment(text string) []byte {
-	return []byte(": " + strings.NewReplacer("\r", " ", "\n", " ").Replace(text) + "\n\n")
+	return []byte(": " + oneLine(text) + "\n\n")
+}
+
+// oneLine replaces CR and LF by spaces, so s fits in one SSE field. Event
+// names and comments almost never hold either, so the common case allocates
+// nothing.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
 }

@@ -29,6 +29,7 @@ type groupWriter struct {
 	db    *gorm.DB
 	queue chan *writeReq
 	stop  chan struct{}
+	once  sync.Once
 	wg    sync.WaitGroup
 }
 
@@ -126,6 +127,6 @@ func runSafely(tx *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
 
 // close stops the writer after the batch in hand.
 func (g *groupWriter) close() {
-	close(g.stop)
+	g.once.Do(func() { close(g.stop) })
 	g.wg.Wait()
 }

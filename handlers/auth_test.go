@@ -1,0 +1,237 @@
+package handlers
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/resonate/resonate-chat/models"
+)
+
+var authSecret = []byte("test secret of thirty-two bytes!")
+
+// authRSAKey is generated once: 2048-bit generation is slow under -race.
+var authRSAKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+
+// hsClaims are valid claims for sub, expiring in ttl.
+func hsClaims(sub string, ttl time.Duration) Claims {
+	return Claims{Name: "Alice", RegisteredClaims: jwt.RegisteredClaims{Subject: sub, ExpiresAt: jwt.NewNumericDate(time.Now().Add(ttl))}}
+}
+
+func signWith(t *testing.T, m jwt.SigningMethod, key any, c jwt.Claims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(m, c).SignedString(key)
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return s
+}
+
+// rawJWT builds a token from a literal header and payload, signed with
+// HMAC-SHA256 under key whatever the header says.
+func rawJWT(header, payload map[string]any, key []byte) string {
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	in := enc(header) + "." + enc(payload)
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(in))
+	return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func TestHS256Verify(t *testing.T) {
+	t.Parallel()
+	rsaKey, err := authRSAKey()
+	if err != nil {
+		t.Fatalf("rsa key: %v", err)
+	}
+	v := NewHS256(authSecret)
+	exp := time.Now().Add(time.Hour).Unix()
+	admin := hsClaims("alice", time.Hour)
+	admin.Roles = []string{"moderator", "admin"}
+	notAdmin := hsClaims("alice", time.Hour)
+	notAdmin.Roles = []string{"Admin", "administrator"}
+	notYet := hsClaims("alice", time.Hour)
+	notYet.NotBefore = jwt.NewNumericDate(time.Now().Add(time.Minute))
+	tampered := func() string {
+		parts := strings.Split(signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims("alice", time.Hour)), ".")
+		b, _ := json.Marshal(map[string]any{"sub": "mallory", "exp": exp, "roles": []string{"admin"}})
+		parts[1] = base64.RawURLEncoding.EncodeToString(b)
+		return strings.Join(parts, ".")
+	}()
+
+	tests := []struct {
+		name  string
+		token string
+		// user is the accepted user id; empty when the token must be refused.
+		user  string
+		admin bool
+	}{
+		{"valid", signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims("alice", time.Hour)), "alice", false},
+		{"admin", signWith(t, jwt.SigningMethodHS256, authSecret, admin), "alice", true},
+		{"roles are exact", signWith(t, jwt.SigningMethodHS256, authSecret, notAdmin), "alice", false},
+		{"expired within leeway", signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims("alice", -10*time.Second)), "alice", false},
+		{"128 characters", signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims(strings.Repeat("a", 128), time.Hour)), strings.Repeat("a", 128), false},
+		{"128 two-byte characters", signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims(strings.Repeat("é", 128), time.Hour)), strings.Repeat("é", 128), false},
+
+		{"alg none", signWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, hsClaims("alice", time.Hour)), "", false},
+		{"alg none, hand made", rawJWT(map[string]any{"alg": "none", "typ": "JWT"}, map[string]any{"sub": "alice", "exp": exp}, nil), "", false},
+		{"HS384 with the secret", signWith(t, jwt.SigningMethodHS384, authSecret, hsClaims("alice", time.Hour)), "", false},
+		{"HS512 with the secret", signWith(t, jwt.SigningMethodHS512, authSecret, hsClaims("alice", time.Hour)), "", false},
+		{"RS256", signWith(t, jwt.SigningMethodRS256, rsaKey, hsClaims("alice", time.Hour)), "", false},
+		{"RS256 header, HMAC signature", rawJWT(map[string]any{"alg": "RS256", "typ": "JWT"}, map[string]any{"sub": "alice", "exp": exp}, authSecret), "", false},
+		{"missing exp", signWith(t, jwt.SigningMethodHS256, authSecret, Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}}), "", false},
+		{"exp as a string", rawJWT(map[string]any{"alg": "HS256", "typ": "JWT"}, map[string]any{"sub": "alice", "exp": "never"}, authSecret), "", false},
+		{"expired", signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims("alice", -time.Minute)), "", false},
+		{"not yet valid", signWith(t, jwt.SigningMethodHS256, authSecret, notYet), "", false},
+		{"wrong key", signWith(t, jwt.SigningMethodHS256, []byte("another secret of 32 bytes......"), hsClaims("alice", time.Hour)), "", false},
+		{"tampered payload", tampered, "", false},
+		{"sub empty", signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims("", time.Hour)), "", false},
+		{"sub 129 characters", signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims(strings.Repeat("a", 129), time.Hour)), "", false},
+		{"sub with a newline", signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims("ali\nce", time.Hour)), "", false},
+		{"sub with a NUL", signWith(t, jwt.SigningMethodHS256, authSecret, hsClaims("ali\x00ce", time.Hour)), "", false},
+		{"empty", "", "", false},
+		{"garbage", "not a token", "", false},
+		{"three empty parts", "..", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			id, err := v.Verify(context.Background(), tt.token)
+			if tt.user == "" {
+				if id != nil || !errors.Is(err, models.ErrUnauthorized) {
+					t.Errorf("Verify: got %+v, %v; want %v", id, err, models.ErrUnauthorized)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Verify: got %v, want nil", err)
+			}
+			if id.Actor.UserID != tt.user || id.Actor.Admin != tt.admin || id.Actor.Name != "Alice" {
+				t.Errorf("Verify: got %+v, want user %q admin %v name Alice", id.Actor, tt.user, tt.admin)
+			}
+			if id.Expires.IsZero() {
+				t.Errorf("Verify: got no expiry, want the token's exp")
+			}
+		})
+	}
+}
+
+// TestHS256SignVerify: what `resonate-chat token` prints is accepted.
+func TestHS256SignVerify(t *testing.T) {
+	t.Parallel()
+	v := NewHS256(authSecret)
+	tok, err := v.Sign("bob", "Bob", true, time.Hour)
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	id, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatalf("Verify: got %v, want nil", err)
+	}
+	want := models.Actor{UserID: "bob", Name: "Bob", Admin: true}
+	if id.Actor != want {
+		t.Errorf("Verify: got %+v, want %+v", id.Actor, want)
+	}
+	if d := time.Until(id.Expires); d < 59*time.Minute || d > time.Hour {
+		t.Errorf("Verify: got expiry in %v, want about an hour", d)
+	}
+}
+
+func TestTickets(t *testing.T) {
+	t.Parallel()
+	tickets := NewTickets(authSecret)
+	bearer := NewHS256(authSecret)
+	credExp := time.Now().Add(2 * time.Hour).Truncate(time.Second)
+	alice := &Identity{Actor: models.Actor{UserID: "alice", Name: "Alice", Admin: true}, Expires: credExp}
+	ticket, until, err := tickets.Issue(alice, "room-1")
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	if d := time.Until(until); d <= 0 || d > TicketTTL {
+		t.Errorf("Issue: ticket good for %v, want up to %v", d, TicketTTL)
+	}
+	token, err := bearer.Sign("alice", "Alice", false, time.Hour)
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	exp := time.Now().Add(time.Minute).Unix()
+	other, _, _ := NewTickets([]byte("another secret of 32 bytes......")).Issue(alice, "room-1")
+
+	t.Run("accepted", func(t *testing.T) {
+		t.Parallel()
+		id, err := tickets.Check(ticket, "room-1")
+		if err != nil {
+			t.Fatalf("Check: got %v, want nil", err)
+		}
+		if id.Actor != alice.Actor || !id.Expires.Equal(credExp) {
+			t.Errorf("Check: got %+v until %v, want %+v until %v (the credential's expiry)", id.Actor, id.Expires, alice.Actor, credExp)
+		}
+	})
+	refused := []struct {
+		name, ticket, room string
+	}{
+		{"another room", ticket, "room-2"},
+		{"room id prefix", ticket, "room-"},
+		{"a bearer token as a ticket", token, "room-1"},
+		{"another server's ticket", other, "room-1"},
+		{"no subject", rawJWT(map[string]any{"alg": "HS256", "typ": "JWT"}, map[string]any{"room": "room-1", "exp": exp, "cexp": exp}, tickets.key), "room-1"},
+		{"no exp", rawJWT(map[string]any{"alg": "HS256", "typ": "JWT"}, map[string]any{"sub": "alice", "room": "room-1", "cexp": exp}, tickets.key), "room-1"},
+		{"alg none", signWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType,
+			jwt.MapClaims{"sub": "alice", "room": "room-1", "exp": exp, "cexp": exp}), "room-1"},
+		{"HS384 under the ticket key", signWith(t, jwt.SigningMethodHS384, tickets.key,
+			jwt.MapClaims{"sub": "alice", "room": "room-1", "exp": exp, "cexp": exp}), "room-1"},
+		{"empty", "", "room-1"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if id, err := tickets.Check(tt.ticket, tt.room); id != nil || !errors.Is(err, models.ErrUnauthorized) {
+				t.Errorf("Check: got %+v, %v; want %v", id, err, models.ErrUnauthorized)
+			}
+		})
+	}
+	t.Run("a ticket as a bearer token", func(t *testing.T) {
+		t.Parallel()
+		if id, err := bearer.Verify(context.Background(), ticket); id != nil || !errors.Is(err, models.ErrUnauthorized) {
+			t.Errorf("Verify(ticket): got %+v, %v; want %v", id, err, models.ErrUnauthorized)
+		}
+	})
+}
+
+// TestTicketExpiry: a ticket opens streams for TicketTTL, then never again.
+func TestTicketExpiry(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		tickets := NewTickets(authSecret)
+		id := &Identity{Actor: models.Actor{UserID: "alice"}, Expires: time.Now().Add(time.Hour)}
+		ticket, until, err := tickets.Issue(id, "r")
+		if err != nil {
+			t.Fatalf("Issue: %v", err)
+		}
+		if got := time.Until(until); got != TicketTTL {
+			t.Errorf("Issue: good for %v, want %v", got, TicketTTL)
+		}
+		time.Sleep(TicketTTL - time.Second) // the bubble's clock
+		if _, err := tickets.Check(ticket, "r"); err != nil {
+			t.Errorf("Check a second before expiry: got %v, want nil", err)
+		}
+		time.Sleep(time.Second)
+		if _, err := tickets.Check(ticket, "r"); !errors.Is(err, models.ErrUnauthorized) {
+			t.Errorf("Check at expiry: got %v, want %v", err, models.ErrUnauthorized)
+		}
+	})
+}
