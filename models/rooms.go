@@ -207,7 +207,11 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 		reason := LeftSelf
 		if userID == actor.UserID {
 			if s.part == nil {
-				return s.requireMember()
+				if err := s.requireMember(); err != nil {
+					return err
+				}
+				// An admin who never joined has nothing to leave.
+				return withDetail(ErrNotFound, "you are not in this room")
 			}
 		} else {
 			reason = LeftKicked
