@@ -1,0 +1,89 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/resonate/resonate-chat/models"
+)
+
+// fakeVerifier answers every token the same way and counts its calls.
+type fakeVerifier struct {
+	id    *Identity
+	err   error
+	calls int
+}
+
+func (f *fakeVerifier) Verify(context.Context, string) (*Identity, error) {
+	f.calls++
+	return f.id, f.err
+}
+
+func TestVerifierChain(t *testing.T) {
+	t.Parallel()
+	alice := &Identity{Actor: models.Actor{UserID: "alice"}}
+	bob := &Identity{Actor: models.Actor{UserID: "bob"}}
+	refuse := func(msg string) error { return models.WithDetail(models.ErrUnauthorized, "%s", msg) }
+	down := models.WithDetail(models.ErrUnavailable, "provider down")
+	tests := []struct {
+		name      string
+		chain     []*fakeVerifier
+		wantUser  string
+		wantErr   error
+		wantCalls []int
+		wantMsg   string
+	}{
+		{"first accepts", []*fakeVerifier{{id: alice}, {id: bob}}, "alice", nil, []int{1, 0}, ""},
+		{"second accepts", []*fakeVerifier{{err: refuse("bad")}, {id: bob}}, "bob", nil, []int{1, 1}, ""},
+		{"an outage before an acceptance", []*fakeVerifier{{err: down}, {id: bob}}, "bob", nil, []int{1, 1}, ""},
+		{"none accept", []*fakeVerifier{{err: refuse("a")}, {err: refuse("b")}}, "", models.ErrUnauthorized, []int{1, 1}, "b"},
+		{"the refusal of the one that knew the token wins", []*fakeVerifier{{err: refuse("expired")}, {err: notMine("not mine")}},
+			"", models.ErrUnauthorized, []int{1, 1}, "expired"},
+		{"an outage and refusals", []*fakeVerifier{{err: refuse("a")}, {err: down}, {err: refuse("c")}}, "", models.ErrUnavailable, []int{1, 1, 1}, ""},
+		{"another error stops", []*fakeVerifier{{err: errors.New("boom")}, {id: bob}}, "", nil, []int{1, 0}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			vs := make([]Verifier, len(tc.chain))
+			for i, f := range tc.chain {
+				vs[i] = f
+			}
+			id, err := NewChain(vs...).Verify(context.Background(), "token")
+			switch {
+			case tc.wantUser != "" && (err != nil || id.Actor.UserID != tc.wantUser):
+				t.Fatalf("got %+v, %v; want %s", id, err, tc.wantUser)
+			case tc.wantUser == "" && tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+				t.Fatalf("got %+v, %v; want %v", id, err, tc.wantErr)
+			case tc.wantUser == "" && err == nil:
+				t.Fatalf("got %+v, want an error", id)
+			case tc.wantMsg != "" && err.Error() != tc.wantMsg:
+				t.Fatalf("got error %q, want %q", err, tc.wantMsg)
+			}
+			for i, f := range tc.chain {
+				if f.calls != tc.wantCalls[i] {
+					t.Errorf("verifier %d called %d times, want %d", i, f.calls, tc.wantCalls[i])
+				}
+			}
+		})
+	}
+}
+
+func TestVerifierChainReady(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t, testKey{kid: "k", alg: "ES256", key: ecKey(t)})
+	p.set(500)
+	j := NewJWKS(JWKSOptions{URL: p.URL})
+	c := NewChain(NewHS256([]byte("a-secret-of-at-least-32-characters!")), j)
+	if err := ready(context.Background(), c); !errors.Is(err, models.ErrUnavailable) {
+		t.Fatalf("before keys: got %v, want ErrUnavailable", err)
+	}
+	p.set(200, testKey{kid: "k", alg: "ES256", key: ecKey(t)})
+	_ = j.refresh(context.Background(), false)
+	if err := ready(context.Background(), c); err != nil {
+		t.Fatalf("after keys: got %v, want ready", err)
+	}
+	if err := ready(context.Background(), NewHS256([]byte("x"))); err != nil {
+		t.Fatalf("HS256 alone: got %v, want ready", err)
+	}
+}
