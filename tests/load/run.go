@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"time"
+)
+
+// run sets up, opens the streams, measures RSS, runs the steps (or holds idle
+// streams), lets streams catch up, and checks every delivery.
+func (g *generator) run(ctx context.Context) ([]*result, error) {
+	o := g.o
+	nSteps := len(o.rates)
+	if o.idle {
+		nSteps = 1
+	}
+	ttl := time.Duration(nSteps)*(o.duration+o.grace) + time.Hour
+	if err := g.setup(ctx, ttl); err != nil {
+		return nil, err
+	}
+	rec := newRecorder(nSteps)
+	streamCtx, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+
+	rssBefore := procStatus(g.pid, "VmRSS")
+	open, firstErr := g.openStreams(ctx, streamCtx, rec)
+	if firstErr != nil {
+		fmt.Fprintln(os.Stderr, "load: first stream that failed to open:", firstErr)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	// Setup's keep-alive connections would count as streams in RSS and in
+	// descriptors; publishers open their own.
+	g.c.hc.Transport.(*http.Transport).CloseIdleConnections()
+	sleep(ctx, o.settle)
+
+	base := result{Label: o.label, Time: time.Now().UTC(), Command: "go run ./tests/load " + strings.Join(os.Args[1:], " "),
+		Rooms: o.rooms, Streams: o.streams, StreamsOK: open, Publishers: len(g.pubs), Size: o.size, Idle: o.idle,
+		RSSBeforeKiB: rssBefore, RSSStreamsKiB: procStatus(g.pid, "VmRSS"), ServerFDs: openFiles(g.pid),
+		GeneratorFDs: openFiles(os.Getpid()), FileLimit: g.fileLimit, Spawned: g.srv != nil, DBLocked: -1}
+	if open > 0 && base.RSSBeforeKiB >= 0 {
+		base.RSSPerStreamKiB = round(float64(base.RSSStreamsKiB-base.RSSBeforeKiB)/float64(open), 2)
+	}
+	fmt.Fprintf(os.Stderr, "load: server RSS %d KiB before streams, %d KiB with %d streams (%.1f KiB each); %d server descriptors\n",
+		base.RSSBeforeKiB, base.RSSStreamsKiB, open, base.RSSPerStreamKiB, base.ServerFDs)
+	if o.heapProfile != "" {
+		if err := fetchProfile(ctx, g.srv.PprofURL+"/debug/pprof/heap?gc=1", o.heapProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "load: heap profile:", err)
+		}
+		// The text form ends with runtime.MemStats: StackInuse shows what
+		// the streams' goroutine stacks cost, which the heap profile omits.
+		if err := fetchProfile(ctx, g.srv.PprofURL+"/debug/pprof/heap?debug=1", o.heapProfile+".txt"); err != nil {
+			fmt.Fprintln(os.Stderr, "load: heap profile text:", err)
+		}
+		if err := fetchProfile(ctx, g.srv.PprofURL+"/debug/pprof/goroutine?debug=1", o.heapProfile+".goroutines.txt"); err != nil {
+			fmt.Fprintln(os.Stderr, "load: goroutine profile:", err)
+		}
+	}
+
+	var steps []*step
+	if o.idle {
+		fmt.Fprintf(os.Stderr, "load: holding %d idle streams for %s\n", open, o.duration)
+		sleep(ctx, o.duration)
+		steps = []*step{{elapsed: o.duration, loadAvg: loadAvg()}}
+	} else {
+		var profDone chan error
+		if o.cpuProfile != "" {
+			secs := int(math.Ceil((time.Duration(len(o.rates)) * o.duration).Seconds()))
+			profDone = make(chan error, 1)
+			go func() {
+				profDone <- fetchProfile(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", g.srv.PprofURL, secs), o.cpuProfile)
+			}()
+		}
+		if o.selfProfile != "" {
+			if f, err := os.Create(o.selfProfile); err != nil {
+				fmt.Fprintln(os.Stderr, "load: self profile:", err)
+			} else if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(os.Stderr, "load: self profile:", err)
+			} else {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
+		for i, rate := range o.rates {
+			st := g.runStep(ctx, rec, i, rate)
+			steps = append(steps, st)
+			if ctx.Err() != nil {
+				break
+			}
+			if late := g.catchUp(o.grace); late > 0 {
+				fmt.Fprintf(os.Stderr, "load: %d streams still behind after %s\n", late, o.grace)
+			}
+		}
+		if profDone != nil {
+			if err := <-profDone; err != nil {
+				fmt.Fprintln(os.Stderr, "load: cpu profile:", err)
+			} else {
+				fmt.Fprintln(os.Stderr, "load: server CPU profile saved to", o.cpuProfile)
+			}
+		}
+	}
+	base.RSSEndKiB, base.HWMKiB = procStatus(g.pid, "VmRSS"), procStatus(g.pid, "VmHWM")
+	if o.idle && open > 0 && base.RSSBeforeKiB >= 0 {
+		base.RSSPerStreamEndKiB = round(float64(base.RSSEndKiB-base.RSSBeforeKiB)/float64(open), 2)
+	}
+	endStreams()
+	if !g.waitReaders(10 * time.Second) {
+		return nil, fmt.Errorf("stream readers did not stop within 10 s")
+	}
+	if g.srv != nil {
+		base.DBLocked = countInLog(g.srv.LogPath, "database is locked")
+	}
+	base.HTTPErrors, base.TransportErrors = g.c.errs.snapshot()
+	return g.results(&base, steps, rec), nil
+}
+
+// runStep posts at one target rate for the duration, printing progress.
+func (g *generator) runStep(ctx context.Context, rec *recorder, index int, rate float64) *step {
+	st := &step{index: index, rate: rate, start: time.Now().Add(20 * time.Millisecond)}
+	st.end = st.start.Add(g.o.duration)
+	// A send in flight at the end may finish; one stuck longer is abandoned.
+	pctx, cancel := context.WithDeadline(ctx, st.end.Add(30*time.Second))
+	defer cancel()
+	cpuS, cpuG := cpuSeconds(g.pid), cpuSeconds(os.Getpid())
+	var wg sync.WaitGroup
+	for _, p := range g.pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(pctx, g.c, st, len(g.pubs), g.o.size, rec)
+		}()
+	}
+	if n := min(g.o.stalls, len(g.subs)); n > 0 {
+		go func() {
+			sleep(pctx, time.Until(st.start.Add(g.o.duration/2)))
+			until := time.Now().Add(g.o.stallFor).UnixNano()
+			for _, s := range g.subs[:n] {
+				s.stallUntil.Store(until)
+			}
+			fmt.Fprintf(os.Stderr, "load: %d streams stop reading for %s\n", n, g.o.stallFor)
+		}()
+	}
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				fmt.Fprintf(os.Stderr, "load: step %d (%s): %.0f s, sent %d, accepted %d, deliveries %d\n", index, rateLabel(rate),
+					time.Since(st.start).Seconds(), st.sent.Load(), st.accepted.Load(), rec.delivery[index].summary().Count)
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	st.elapsed = time.Since(st.start)
+	if cpuS >= 0 {
+		st.cpuServer = cpuSeconds(g.pid) - cpuS
+	}
+	st.cpuGen = cpuSeconds(os.Getpid()) - cpuG
+	st.loadAvg = loadAvg()
+	return st
+}
+
+func rateLabel(r float64) string {
+	if r == 0 {
+		return "flat out"
+	}
+	return fmt.Sprintf("%.0f msg/s", r)
+}
+
+// catchUp waits until every open stream has received its room's newest
+// acknowledged seq, or until grace has passed; it returns how many are behind.
+func (g *generator) catchUp(grace time.Duration) int {
+	deadline := time.Now().Add(grace)
+	for {
+		behind := 0
+		for _, rm := range g.rooms {
+			var target int64
+			for _, p := range rm.pubs {
+				if n := len(p.acks); n > 0 {
+					target = max(target, p.acks[n-1].seq)
+				}
+			}
+			for _, s := range rm.subs {
+				if s.opened && s.last.Load() < target {
+					behind++
+				}
+			}
+		}
+		if behind == 0 || time.Now().After(deadline) {
+			return behind
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (g *generator) waitReaders(timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for _, s := range g.subs {
+		select {
+		case <-s.done:
+		case <-deadline:
+			return false
+		}
+	}
+	return true
+}
+
+// results checks every acknowledged message against every stream of its room
+// and builds one result per step.
+func (g *generator) results(base *result, steps []*step, rec *recorder) []*result {
+	n := len(steps)
+	lost, lostMsgs, expected := make([]int64, n), make([]int64, n), make([]int64, n)
+	for _, rm := range g.rooms {
+		for _, p := range rm.pubs {
+			for _, a := range p.acks {
+				missing := false
+				for _, s := range rm.subs {
+					if !s.opened || a.seq <= s.base {
+						continue
+					}
+					expected[a.step]++
+					if !s.seen.has(a.seq - s.base) {
+						lost[a.step]++
+						missing = true
+					}
+				}
+				if missing {
+					lostMsgs[a.step]++
+				}
+			}
+		}
+	}
+	var dups, ooo, resets, reconnects int64
+	for _, s := range g.subs {
+		dups += s.dups.Load()
+		ooo += s.outOfOrder.Load()
+		resets += s.resets.Load()
+		reconnects += s.reconnects.Load()
+	}
+	var out []*result
+	for i, st := range steps {
+		r := *base
+		r.Step, r.TargetRate, r.DurationS = i, st.rate, round(st.elapsed.Seconds(), 3)
+		r.Sent, r.Accepted, r.Late, r.LoadAvg = st.sent.Load(), st.accepted.Load(), st.late.Load(), st.loadAvg
+		if st.elapsed > 0 {
+			r.AcceptedRate = round(float64(r.Accepted)/st.elapsed.Seconds(), 1)
+		}
+		if st.elapsed > 0 {
+			r.ServerCPU = round(st.cpuServer/st.elapsed.Seconds(), 2)
+			r.GeneratorCPU = round(st.cpuGen/st.elapsed.Seconds(), 2)
+		}
+		ps, ds := rec.post[i].summary(), rec.delivery[i].summary()
+		r.PostP50, r.PostP99, r.PostMax = round(ps.P50, 3), round(ps.P99, 3), round(ps.Max, 3)
+		r.Deliveries, r.Expected = ds.Count, expected[i]
+		r.DeliveryP50, r.DeliveryP90, r.DeliveryP99, r.DeliveryMax = round(ds.P50, 3), round(ds.P90, 3), round(ds.P99, 3), round(ds.Max, 3)
+		r.Lost, r.LostMessages = lost[i], lostMsgs[i]
+		r.Duplicated, r.OutOfOrder, r.HistoryResets, r.Reconnects = dups, ooo, resets, reconnects
+		out = append(out, &r)
+	}
+	return out
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

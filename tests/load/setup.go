@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// roomState is one room of the run and who is in it.
+type roomState struct {
+	id         string
+	ownerToken string
+	subs       []*subscriber
+	pubs       []*publisher
+}
+
+// generator is one run.
+type generator struct {
+	o         *options
+	c         *client
+	srv       *spawned
+	pid       int
+	fileLimit uint64
+	runID     string
+	rooms     []*roomState
+	subs      []*subscriber
+	pubs      []*publisher
+}
+
+func (g *generator) user(kind string, i int) string {
+	return "load-" + g.runID + "-" + kind + strconv.Itoa(i)
+}
+
+// setup creates the rooms and joins every stream user and publisher.
+func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	g.runID = hex.EncodeToString(b)
+	for r := range g.o.rooms {
+		tok, err := g.c.token(g.user("o", r), ttl)
+		if err != nil {
+			return err
+		}
+		g.rooms = append(g.rooms, &roomState{id: "load-" + g.runID + "-" + strconv.Itoa(r), ownerToken: tok})
+	}
+	if err := parallel(ctx, len(g.rooms), g.o.workers, func(i int) error {
+		return g.c.createRoom(ctx, g.rooms[i].ownerToken, g.rooms[i].id)
+	}); err != nil {
+		return fmt.Errorf("creating rooms: %w", err)
+	}
+	for i := range g.o.streams {
+		rm := g.rooms[i%len(g.rooms)]
+		tok, err := g.c.token(g.user("s", i), ttl)
+		if err != nil {
+			return err
+		}
+		s := &subscriber{id: i, room: rm, user: g.user("s", i), token: tok, done: make(chan struct{})}
+		rm.subs, g.subs = append(rm.subs, s), append(g.subs, s)
+	}
+	if !g.o.idle {
+		for j := range g.o.publishers {
+			rm := g.rooms[j%len(g.rooms)]
+			tok, err := g.c.token(g.user("p", j), ttl)
+			if err != nil {
+				return err
+			}
+			p := &publisher{id: j, room: rm, user: g.user("p", j), token: tok}
+			rm.pubs, g.pubs = append(rm.pubs, p), append(g.pubs, p)
+		}
+	}
+	start := time.Now()
+	err := parallel(ctx, len(g.subs)+len(g.pubs), g.o.workers, func(i int) error {
+		if i < len(g.subs) {
+			return g.c.join(ctx, g.subs[i].token, g.subs[i].room.id)
+		}
+		p := g.pubs[i-len(g.subs)]
+		return g.c.join(ctx, p.token, p.room.id)
+	})
+	if err != nil {
+		return fmt.Errorf("joining: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "load: %d rooms, %d users joined in %s\n", len(g.rooms), len(g.subs)+len(g.pubs), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// openStreams opens every stream as a client joining a room does: history
+// head, ticket, then the stream with Last-Event-ID = head_seq. Streams that
+// cannot open are counted, not fatal: at 19,900 streams the open-file limit
+// is the finding.
+func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (open int, firstErr error) {
+	var mu sync.Mutex
+	start := time.Now()
+	_ = parallel(ctx, len(g.subs), g.o.workers, func(i int) error {
+		s := g.subs[i]
+		err := g.openOne(ctx, streamCtx, s, rec)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			s.failed.Store(true)
+			close(s.done)
+			if firstErr == nil {
+				firstErr = err
+			}
+			return nil
+		}
+		if open++; open%2000 == 0 {
+			fmt.Fprintf(os.Stderr, "load: %d streams open\n", open)
+		}
+		return nil
+	})
+	fmt.Fprintf(os.Stderr, "load: %d of %d streams open in %s\n", open, len(g.subs), time.Since(start).Round(time.Millisecond))
+	return open, firstErr
+}
+
+func (g *generator) openOne(ctx, streamCtx context.Context, s *subscriber, rec *recorder) error {
+	head, err := g.c.head(ctx, s.token, s.room.id)
+	if err != nil {
+		return err
+	}
+	t, err := g.c.ticket(ctx, s.token, s.room.id)
+	if err != nil {
+		return err
+	}
+	s.base = head
+	s.last.Store(head)
+	body, err := g.c.openStream(streamCtx, t, s.room.id, head)
+	if err != nil {
+		return err
+	}
+	s.opened = true
+	go s.run(streamCtx, g.c, body, rec)
+	return nil
+}
+
+// parallel runs fn(0…n-1) on workers goroutines and returns the first error;
+// after an error no new call starts.
+func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		next  int
+		first error
+	)
+	for range min(workers, max(n, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil || i >= n || ctx.Err() != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
