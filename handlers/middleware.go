@@ -3,6 +3,7 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -52,7 +53,12 @@ var secretParams = []string{"ticket", "token", "access_token"}
 
 // MaskURL renders u for a log line with every credential replaced by "***".
 func MaskURL(u *url.URL) string {
-	q := u.Query()
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		// A pair that does not parse (a bad escape, a ';') is left out of q
+		// and could hold a credential: log none of the query.
+		return u.Path + "?***"
+	}
 	masked := false
 	for _, p := range secretParams {
 		if _, ok := q[p]; ok {
@@ -101,30 +107,27 @@ func securityHeaders(c *gin.Context) {
 }
 
 // authenticate establishes the caller from the Authorization header, or on the
-// stream route from a ticket. A token in the query string is refused.
-func authenticate(v Verifier, t *Tickets) gin.HandlerFunc {
+// stream route from a ticket. A token in the query string is refused. An
+// address that has sent too many requests without valid credentials is
+// refused (429) before any verifier runs.
+func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		q := c.Request.URL.Query()
-		if q.Has("token") || q.Has("access_token") {
-			fail(c, models.WithDetail(models.ErrUnauthorized, "tokens are not accepted in the URL; use the Authorization header or a stream ticket"))
+		if guard.limited(c) {
 			return
 		}
+		token, ticket, err := credentials(c.GetHeader("Authorization"), c.Request.URL.Query(), c.FullPath() == streamRoute)
 		var id *Identity
-		var err error
-		switch h := c.GetHeader("Authorization"); {
-		case h != "":
-			token, ok := strings.CutPrefix(h, "Bearer ")
-			if !ok || strings.TrimSpace(token) == "" {
-				err = models.WithDetail(models.ErrUnauthorized, "Authorization must be \"Bearer <token>\"")
-				break
-			}
-			id, err = v.Verify(c.Request.Context(), strings.TrimSpace(token))
-		case q.Has("ticket") && c.FullPath() == streamRoute:
-			id, err = t.Check(q.Get("ticket"), c.Param("room"))
+		switch {
+		case err != nil:
+		case token != "":
+			id, err = v.Verify(c.Request.Context(), token)
 		default:
-			err = models.WithDetail(models.ErrUnauthorized, "missing credentials: send Authorization: Bearer <token>")
+			id, err = t.Check(ticket, c.Param("room"))
 		}
 		if err != nil {
+			if errors.Is(err, models.ErrUnauthorized) {
+				guard.spend(clientKey(c))
+			}
 			c.Header("WWW-Authenticate", `Bearer realm="resonate-chat"`)
 			fail(c, err)
 			return
@@ -132,6 +135,28 @@ func authenticate(v Verifier, t *Tickets) gin.HandlerFunc {
 		c.Set(ctxIdentity, id)
 		c.Next()
 	}
+}
+
+// credentials picks the credential a request carries: a bearer token from
+// the Authorization header or, on the stream route, a ticket from the query
+// string. A token in the query string, a malformed header, or nothing at all
+// is an ErrUnauthorized. Exactly one of token and ticket is set when err is
+// nil.
+func credentials(header string, query url.Values, stream bool) (token, ticket string, err error) {
+	if query.Has("token") || query.Has("access_token") {
+		return "", "", models.WithDetail(models.ErrUnauthorized, "tokens are not accepted in the URL; use the Authorization header or a stream ticket")
+	}
+	switch {
+	case header != "":
+		scheme, tok, ok := strings.Cut(header, " ")
+		if tok = strings.TrimSpace(tok); !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			return "", "", models.WithDetail(models.ErrUnauthorized, "Authorization must be \"Bearer <token>\"")
+		}
+		return tok, "", nil
+	case stream && query.Get("ticket") != "":
+		return "", query.Get("ticket"), nil
+	}
+	return "", "", models.WithDetail(models.ErrUnauthorized, "missing credentials: send Authorization: Bearer <token>")
 }
 
 func identity(c *gin.Context) *Identity { return c.MustGet(ctxIdentity).(*Identity) }

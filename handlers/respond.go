@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -54,8 +55,12 @@ func bind(c *gin.Context, v any) error {
 		}
 		return models.Invalidf("could not read the request body")
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return models.Invalidf("request body is empty; a JSON object is required")
+	}
+	if trimmed[0] != '{' { // null and other non-objects decode into a struct as nothing
+		return models.Invalidf("request body must be a JSON object")
 	}
 	if err := checkDuplicateKeys(body); err != nil {
 		return err
@@ -104,6 +109,8 @@ func trimJSONPrefix(s string) string {
 
 // checkDuplicateKeys refuses an object with a repeated top-level key: Go's
 // decoder would silently keep the last one, and another parser the first.
+// Keys are compared case-folded, as Go's decoder matches them ("Content",
+// "reaſon" with a long s).
 func checkDuplicateKeys(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -116,10 +123,11 @@ func checkDuplicateKeys(body []byte) error {
 			return nil
 		}
 		key, _ := t.(string)
-		if seen[key] {
+		folded := strings.ToLower(strings.ToUpper(key))
+		if seen[folded] {
 			return models.Invalidf("field %q appears more than once", key)
 		}
-		seen[key] = true
+		seen[folded] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return nil

@@ -19,6 +19,18 @@ type SendInput struct {
 // maxClientIDLength bounds client ids, in code points.
 const maxClientIDLength = 64
 
+// printable reports whether an id a client sent is valid UTF-8 without control
+// characters: PostgreSQL cannot even compare a string holding NUL, and an id
+// is no place for a newline.
+func printable(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || r == '\n' || r == '\t' || isForbiddenControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
 // Send posts a message. A retry with a client id the sender already used in the
 // room returns the original (created=false) and emits nothing; the same client
 // id with other content is ErrConflict.
@@ -28,11 +40,11 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		return nil, false, err
 	}
 	if in.ClientID != nil {
-		if n := utf8.RuneCountInString(*in.ClientID); n < 1 || n > maxClientIDLength {
-			return nil, false, invalidf("client_id must be 1–%d characters", maxClientIDLength)
+		if n := utf8.RuneCountInString(*in.ClientID); n < 1 || n > maxClientIDLength || !printable(*in.ClientID) {
+			return nil, false, invalidf("client_id must be 1–%d printable characters", maxClientIDLength)
 		}
 	}
-	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64) {
+	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64 || !printable(*in.ReplyTo)) {
 		return nil, false, invalidf("reply_to is not a message of this room")
 	}
 	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
