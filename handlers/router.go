@@ -8,13 +8,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	swaggerFiles "github.com/swaggo/files"
-	ginSwagger "github.com/swaggo/gin-swagger"
 
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
@@ -31,6 +31,10 @@ type StreamOptions struct {
 	// WriteTimeout bounds each write to a stream: a reader that stops
 	// reading is cut off after it.
 	WriteTimeout time.Duration
+	// FlushInterval paces each stream's writes in a busy room: the first
+	// event after a quiet spell is written at once, the ones that follow
+	// within the interval together at its end. Negative turns pacing off.
+	FlushInterval time.Duration
 }
 
 // Defaults of StreamOptions.
@@ -42,6 +46,11 @@ const (
 	// DefaultWriteTimeout: a healthy client drains a frame in milliseconds;
 	// ten seconds covers a mobile network's stall.
 	DefaultWriteTimeout = 10 * time.Second
+	// DefaultFlushInterval adds at most 15 ms to an event in a room busier
+	// than ~60 events a second, and in return writes a batch of them with
+	// one system call instead of one each: writes are most of a busy
+	// room's cost.
+	DefaultFlushInterval = 15 * time.Millisecond
 )
 
 // Deps are what the server is built from.
@@ -54,6 +63,17 @@ type Deps struct {
 	Metrics     *Metrics
 	Log         *slog.Logger
 	Stream      StreamOptions
+	// LiveKit enables POST /webhooks/livekit when its key and secret are set.
+	LiveKit LiveKitConfig
+	// DevSigner, set only by --dev, enables POST /dev/token, which signs a
+	// token for anyone who asks: the demo page's sign-in on a laptop.
+	DevSigner *HS256
+	// Limits bound streams and unauthenticated requests per client; zero
+	// fields are no limit.
+	Limits Limits
+	// Exposure says whether and where /metrics, Swagger UI and pprof are
+	// served.
+	Exposure Exposure
 }
 
 // Server is the HTTP handler of resonate-chat.
@@ -61,6 +81,9 @@ type Server struct {
 	http.Handler
 	quit     chan struct{}
 	quitOnce sync.Once
+	// Internal serves the operational routes when Deps.Exposure.Internal is
+	// set, for a listener of its own; nil otherwise.
+	Internal http.Handler
 }
 
 // StopStreams ends every open stream (with a short retry, so clients move on)
@@ -79,6 +102,9 @@ func New(d Deps) *Server {
 	if d.Stream.WriteTimeout <= 0 {
 		d.Stream.WriteTimeout = DefaultWriteTimeout
 	}
+	if d.Stream.FlushInterval == 0 {
+		d.Stream.FlushInterval = DefaultFlushInterval
+	}
 	srv := &Server{quit: make(chan struct{})}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -88,7 +114,9 @@ func New(d Deps) *Server {
 	r.RemoveExtraSlash = false
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
-	r.ForwardedByClientIP = false // no proxy is trusted unless configured
+	if err := trustProxies(r, d.Limits.TrustedProxies); err != nil { // no proxy is trusted unless configured
+		d.Log.Error("trusted proxies refused; trusting none", "err", err)
+	}
 	r.Use(requestLog(d.Log), recovery(), securityHeaders, d.Metrics.observe)
 	r.NoRoute(func(c *gin.Context) { fail(c, models.WithDetail(models.ErrNotFound, "no such path")) })
 	r.NoMethod(func(c *gin.Context) { fail(c, models.ErrMethodNotAllowed) })
@@ -101,17 +129,25 @@ func New(d Deps) *Server {
 			fail(c, models.ErrUnavailable)
 			return
 		}
+		if err := ready(ctx, d.Verifier); err != nil { // a JWKS verifier without keys yet
+			fail(c, err)
+			return
+		}
 		c.JSON(http.StatusOK, api.Health{Status: "ok"})
 	})
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
-	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler, ginSwagger.PersistAuthorization(true)))
+	srv.Internal = exposeOps(r, d) // /metrics, /swagger/, /debug/pprof/
+	registerWeb(r, d)              // the demo page, /openapi.json, and POST /dev/token with --dev
+	if d.LiveKit.Enabled() {
+		r.POST("/webhooks/livekit", newLiveKitHandlers(d.Chat, d.LiveKit).webhook)
+	}
 
 	rooms := roomHandlers{chat: d.Chat}
 	msgs := messageHandlers{chat: d.Chat}
 	mod := moderationHandlers{chat: d.Chat}
-	st := &streamHandlers{chat: d.Chat, log: d.Store, hub: d.Broadcaster, tickets: d.Tickets, m: d.Metrics, opts: d.Stream, quit: srv.quit}
+	st := &streamHandlers{chat: d.Chat, log: d.Store, hub: d.Broadcaster, tickets: d.Tickets, m: d.Metrics, opts: d.Stream, quit: srv.quit,
+		gate: newStreamGate(d.Limits)}
 
-	v1 := r.Group("/api/v1", authenticate(d.Verifier, d.Tickets))
+	v1 := r.Group("/api/v1", authenticate(d.Verifier, d.Tickets, newAuthGuard(d.Limits.AuthFailures, nil)))
 	v1.POST("/rooms", rooms.createRoom)
 	room := v1.Group("/rooms/:room", validRoom)
 	room.GET("", rooms.getRoom)
@@ -123,9 +159,9 @@ func New(d Deps) *Server {
 	room.PUT("/participants/:user/role", rooms.setRole)
 	room.POST("/messages", msgs.send)
 	room.GET("/messages", msgs.history)
-	room.GET("/messages/:id", msgs.getMessage)
-	room.PATCH("/messages/:id", msgs.edit)
-	room.DELETE("/messages/:id", msgs.deleteMessage)
+	room.GET("/messages/:id", validMessage, msgs.getMessage)
+	room.PATCH("/messages/:id", validMessage, msgs.edit)
+	room.DELETE("/messages/:id", validMessage, msgs.deleteMessage)
 	room.PUT("/mutes/:user", mod.mute)
 	room.DELETE("/mutes/:user", mod.unmute)
 	room.PUT("/bans/:user", mod.ban)
@@ -137,6 +173,15 @@ func New(d Deps) *Server {
 	room.GET("/events", st.stream)
 	srv.Handler = r
 	return srv
+}
+
+// validMessage answers 404 for a message id that no message can have (too
+// long, or holding a control character), before it reaches the database:
+// PostgreSQL refuses to compare a string with a NUL at all.
+func validMessage(c *gin.Context) {
+	if id := c.Param("id"); len(id) > 64 || !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl) {
+		fail(c, models.WithDetail(models.ErrNotFound, "no such message"))
+	}
 }
 
 // validRoom answers 400 for a malformed room id before anything else runs.

@@ -12,8 +12,9 @@ import (
 	"github.com/resonate/resonate-chat/models"
 )
 
-// sse is one open stream: it writes frames with a deadline per write and
-// remembers the last seq sent, so that nothing goes out twice.
+// sse is one open stream. Frames are gathered in buf and go out together, one
+// write with one deadline per flush; last is the newest seq sent, so that
+// nothing goes out twice.
 type sse struct {
 	c       *gin.Context
 	rc      *http.ResponseController
@@ -25,17 +26,53 @@ type sse struct {
 	authHead int64
 	last     int64
 	m        *Metrics
+	buf      []byte
+	// lastFlush and interval pace flushes in a busy room (see FlushInterval).
+	lastFlush time.Time
+	interval  time.Duration
 }
 
-func (s *sse) write(b []byte) error {
+// Buffer bounds, in bytes: a replay is written in pieces of at most
+// flushAt, and a stream keeps at most keepBuf between flushes so that an idle
+// stream holds no large buffer.
+const (
+	flushAt = 64 << 10
+	keepBuf = 4 << 10
+)
+
+// flush writes what is gathered, under one write deadline, and pushes it to
+// the client.
+func (s *sse) flush() error {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && err != http.ErrNotSupported {
 		return err
 	}
-	_, err := s.c.Writer.Write(b)
-	return err
+	if len(s.buf) > 0 {
+		_, err := s.c.Writer.Write(s.buf)
+		if cap(s.buf) > keepBuf {
+			s.buf = nil
+		} else {
+			s.buf = s.buf[:0]
+		}
+		if err != nil {
+			return err
+		}
+	}
+	s.lastFlush = time.Now()
+	return s.rc.Flush()
 }
 
-func (s *sse) flush() error { return s.rc.Flush() }
+// write sends b at once, after anything gathered before it.
+func (s *sse) write(b []byte) error {
+	s.buf = append(s.buf, b...)
+	return s.flush()
+}
+
+// flushDue says how long gathered frames may still wait: zero means flush
+// now. The first frame after a quiet spell goes out at once; frames that
+// follow within the interval wait for its end and go out together.
+func (s *sse) flushDue() time.Duration {
+	return max(time.Until(s.lastFlush.Add(s.interval)), 0)
+}
 
 // local writes an event that concerns only this stream: no id, seq 0.
 func (s *sse) local(typ string, payload any) error {
@@ -52,11 +89,13 @@ func (s *sse) send(seq int64, typ, target string, frame []byte) (ended bool, err
 	if seq <= s.last {
 		return false, nil
 	}
-	if err := s.write(frame); err != nil {
-		return false, err
+	s.buf = append(s.buf, frame...)
+	if len(s.buf) >= flushAt {
+		if err := s.flush(); err != nil {
+			return false, err
+		}
 	}
 	s.last = seq
-	s.m.Delivered.Inc()
 	return seq > s.authHead && models.EndsStream(typ, target, s.user), nil
 }
 
@@ -86,6 +125,9 @@ func (s *sse) replay(ctx context.Context, log eventLog, resume *int64) (ended bo
 		}
 		for i := range r.Events {
 			ev := frameRow(&r.Events[i])
+			if ev.Seq > s.last {
+				s.m.Delivered.Inc()
+			}
 			ended, err := s.send(ev.Seq, ev.Type, ev.Target, ev.Frame)
 			if ended || err != nil {
 				_ = s.flush()
@@ -98,22 +140,24 @@ func (s *sse) replay(ctx context.Context, log eventLog, resume *int64) (ended bo
 	}
 }
 
-// live writes ev and every event already queued behind it, then flushes once:
-// a busy room costs one flush per wake-up, not one per event.
-func (s *sse) live(ev *broadcast.Event, queue <-chan *broadcast.Event) (ended bool, err error) {
+// live gathers ev (if any) and every event already queued behind it, and
+// says how many it gathered; the caller flushes them, at once or when
+// flushDue says.
+func (s *sse) live(ev *broadcast.Event, queue <-chan *broadcast.Event) (n int, ended bool, err error) {
+	defer func() { s.m.Delivered.Add(float64(n)) }()
 	for {
-		if ended, err = s.send(ev.Seq, ev.Type, ev.Target, ev.Frame); ended || err != nil {
-			break
+		if ev != nil {
+			if ev.Seq > s.last {
+				n++
+			}
+			if ended, err = s.send(ev.Seq, ev.Type, ev.Target, ev.Frame); ended || err != nil {
+				return n, ended, err
+			}
 		}
 		select {
 		case ev = <-queue:
-			continue
 		default:
+			return n, false, nil
 		}
-		break
 	}
-	if err != nil {
-		return false, err
-	}
-	return ended, s.flush()
 }

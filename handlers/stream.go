@@ -25,6 +25,11 @@ const replayBatch = 256
 // so clients move to another node at once.
 const shutdownRetry = 250 * time.Millisecond
 
+// closeGrace is how long a stream whose room closed while it was opening waits
+// for the room.closed event: it is published right after its commit, which
+// the replay has already seen, so a second is ample.
+const closeGrace = time.Second
+
 // streamService is what the stream handlers need of the use cases.
 type streamService interface {
 	OpenStream(ctx context.Context, a models.Actor, room string) (int64, error)
@@ -43,6 +48,7 @@ type streamHandlers struct {
 	m       *Metrics
 	opts    StreamOptions
 	quit    <-chan struct{}
+	gate    *streamGate
 }
 
 // streamTicket godoc
@@ -57,7 +63,9 @@ type streamHandlers struct {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/stream-ticket [post]
 func (h *streamHandlers) ticket(c *gin.Context) {
@@ -89,7 +97,9 @@ func (h *streamHandlers) ticket(c *gin.Context) {
 //	@Failure		401				{object}	api.Problem	"unauthorized"
 //	@Failure		403				{object}	api.Problem	"not_participant, banned"
 //	@Failure		404				{object}	api.Problem	"not_found"
+//	@Failure		429				{object}	api.Problem	"rate_limited: too many open streams for this user, from this address, or on this server; or too many requests with bad credentials from this address"
 //	@Failure		503				{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/events [get]
 func (h *streamHandlers) stream(c *gin.Context) {
@@ -99,6 +109,12 @@ func (h *streamHandlers) stream(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	leave, err := h.gate.enter(id.Actor.UserID, clientKey(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	defer leave()
 	authHead, err := h.chat.OpenStream(ctx, id.Actor, room)
 	if err != nil {
 		fail(c, err)
@@ -110,52 +126,96 @@ func (h *streamHandlers) stream(c *gin.Context) {
 		return
 	}
 	defer sub.Close()
+	// A dropped subscriber often ends on its write deadline rather than in the
+	// Done case below (it is stuck writing), so count the drop on every exit.
+	defer func() {
+		if errors.Is(sub.Err(), broadcast.ErrSlow) {
+			h.m.SlowDrops.Inc()
+		}
+	}()
 	h.m.OpenStreams.Inc()
 	defer h.m.OpenStreams.Dec()
 
 	s := &sse{c: c, rc: http.NewResponseController(c.Writer), timeout: h.opts.WriteTimeout, room: room,
-		user: id.Actor.UserID, authHead: authHead, m: h.m}
+		user: id.Actor.UserID, authHead: authHead, m: h.m, interval: h.opts.FlushInterval}
 	hd := c.Writer.Header()
 	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "no-cache")
+	hd.Set("Cache-Control", "no-cache, no-store") // no-cache for proxies that know SSE, no-store as every authenticated answer
 	hd.Set("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
 	if s.write(broadcast.Retry(h.opts.Retry.Milliseconds())) != nil || s.flush() != nil {
 		return
 	}
-	if ended, err := s.replay(ctx, h.log, resume); ended || err != nil {
-		if err != nil {
-			logger(c).Info("stream replay ended", "room", room, "err", err)
-		}
+	ended, err := s.replay(ctx, h.log, resume)
+	var closing <-chan time.Time
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		// The room closed while the stream was opening. Its room.closed is
+		// on the subscription unless it was published before the
+		// subscription began: pass it on if it comes, and end either way.
+		closing = time.After(closeGrace)
+	case err != nil:
+		logger(c).Info("stream replay ended", "room", room, "err", err)
+		return
+	case ended:
 		return
 	}
 	heartbeat := time.NewTicker(h.opts.Heartbeat)
 	defer heartbeat.Stop()
 	expiry := time.NewTimer(time.Until(id.Expires))
 	defer expiry.Stop()
+	// flushC is set while a flush is due; meanwhile the stream does not
+	// wake for events, which queue up and go out together when it fires.
+	var flushC <-chan time.Time
+	flushTimer := time.NewTimer(time.Hour)
+	flushTimer.Stop()
+	defer flushTimer.Stop()
+	done, events := ctx.Done(), sub.Events()
 	for {
+		wake := events
+		if flushC != nil {
+			wake = nil
+		}
 		select {
-		case <-ctx.Done():
+		case <-done:
 			return
 		case <-h.quit:
 			_ = s.write(broadcast.Retry(shutdownRetry.Milliseconds()))
-			_ = s.flush()
 			return
 		case <-sub.Done():
-			if errors.Is(sub.Err(), broadcast.ErrSlow) {
-				h.m.SlowDrops.Inc()
-			}
+			return
+		case <-closing:
 			return
 		case <-expiry.C:
 			_ = s.local(models.EventAuthExpired, nil)
-			_ = s.flush()
 			return
 		case <-heartbeat.C:
-			if s.write(broadcast.Comment("ping")) != nil || s.flush() != nil {
+			if s.write(broadcast.Comment("ping")) != nil {
 				return
 			}
-		case ev := <-sub.Events():
-			if ended, err := s.live(ev, sub.Events()); ended || err != nil {
+		case <-flushC:
+			n, ended, err := s.live(nil, events)
+			if ended || err != nil || s.flush() != nil {
+				_ = s.flush()
+				return
+			}
+			// While the room stays busy, keep sleeping through events and
+			// write them once per interval; an empty interval ends that.
+			flushC = nil
+			if n > 0 {
+				flushTimer.Reset(s.interval)
+				flushC = flushTimer.C
+			}
+		case ev := <-wake:
+			_, ended, err := s.live(ev, events)
+			if ended || err != nil {
+				_ = s.flush()
+				return
+			}
+			if wait := s.flushDue(); wait > 0 {
+				flushTimer.Reset(wait)
+				flushC = flushTimer.C
+			} else if s.flush() != nil {
 				return
 			}
 		}

@@ -9,8 +9,10 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -30,6 +32,34 @@ type Store struct {
 	pg   bool
 	// group is the SQLite writer; nil on PostgreSQL.
 	group *groupWriter
+	// health remembers how the last writes went, for /readyz.
+	health writeHealth
+}
+
+// writeFailWindow is how long a failed write keeps /readyz false unless a
+// write succeeds first: long enough for a load balancer to notice, short
+// enough that a node with no traffic (so no write to prove it healthy) is
+// tried again soon after the fault is fixed.
+const writeFailWindow = 10 * time.Second
+
+// writeHealth holds the times (Unix nanoseconds) of the last failed and the
+// last successful write. A read-only or full database answers pings and
+// reads, so only writes tell.
+type writeHealth struct{ failed, ok atomic.Int64 }
+
+func (h *writeHealth) record(err error) {
+	switch {
+	case err == nil, isDomain(err) && !errors.Is(err, ErrUnavailable):
+		h.ok.Store(time.Now().UnixNano())
+	case errors.Is(err, ErrUnavailable):
+		h.failed.Store(time.Now().UnixNano())
+	}
+}
+
+// failing reports whether the last write failed, within writeFailWindow.
+func (h *writeHealth) failing() bool {
+	f := h.failed.Load()
+	return f > h.ok.Load() && time.Since(time.Unix(0, f)) < writeFailWindow
 }
 
 // sqliteWriteDSN and sqliteReadDSN are why SQLite copes with many writers:
@@ -57,8 +87,12 @@ func Open(ctx context.Context, dsn, sync string) (*Store, error) {
 	return openSQLite(ctx, dsn, sync)
 }
 
-func gormConfig() *gorm.Config {
-	return &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true, TranslateError: true, NowFunc: now}
+// gormConfig is shared by both databases. prepare caches prepared statements
+// per connection: on SQLite, parsing a statement costs as much as running it,
+// and every write goes through the one writer connection.
+func gormConfig(prepare bool) *gorm.Config {
+	return &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true, TranslateError: true, NowFunc: now,
+		PrepareStmt: prepare}
 }
 
 func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
@@ -66,7 +100,7 @@ func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
 		sync = "normal"
 	}
 	base := "file:" + url.PathEscape(path) + "?" + sqliteParams + "&_synchronous=" + sync
-	w, err := gorm.Open(sqlite.Open(base+"&_txlock=immediate"), gormConfig())
+	w, err := gorm.Open(sqlite.Open(base+"&_txlock=immediate"), gormConfig(true))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -77,7 +111,7 @@ func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	r, err := gorm.Open(sqlite.Open(base+"&_query_only=true"), gormConfig())
+	r, err := gorm.Open(sqlite.Open(base+"&_query_only=true"), gormConfig(true))
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open sqlite reader %s: %w", path, err)
@@ -85,11 +119,17 @@ func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
 	rdb, _ := r.DB()
 	rdb.SetMaxOpenConns(readerConns)
 	rdb.SetMaxIdleConns(readerConns)
-	return &Store{w: w, r: r, group: newGroupWriter(w)}, nil
+	group, err := newGroupWriter(wdb)
+	if err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("sqlite writer: %w", err)
+	}
+	return &Store{w: w, r: r, group: group}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
-	db, err := gorm.Open(postgres.Open(dsn), gormConfig())
+	db, err := gorm.Open(postgres.Open(dsn), gormConfig(false))
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
@@ -146,23 +186,62 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database answers and takes writes: an error when
+// it cannot be reached, or when the last write failed for the database's sake
+// (read-only, full) within writeFailWindow and none has succeeded since.
 func (s *Store) Ping(ctx context.Context) error {
 	sdb, err := s.r.DB()
 	if err != nil {
 		return err
 	}
-	return sdb.PingContext(ctx)
+	if err := sdb.PingContext(ctx); err != nil {
+		return err
+	}
+	if s.health.failing() {
+		return &unavailable{cause: errors.New("the last write failed")}
+	}
+	return nil
+}
+
+// SetMaxPages caps the SQLite database at n pages (PRAGMA max_page_count on
+// the writer) and returns the cap in force, which is never below the current
+// size; n ≤ 0 only reads it. Writes that need a page more fail as on a full
+// disk. It is for fault-injection tests; on PostgreSQL it does nothing.
+func (s *Store) SetMaxPages(ctx context.Context, n int64) (int64, error) {
+	if s.group == nil {
+		return 0, nil
+	}
+	var got int64
+	q := "PRAGMA max_page_count"
+	if n > 0 {
+		q = fmt.Sprintf("PRAGMA max_page_count = %d", n)
+	}
+	err := s.group.write(ctx, func(tx *gorm.DB) error { return tx.Raw(q).Scan(&got).Error })
+	return got, err
+}
+
+// PageCount is the SQLite database's size in pages (0 on PostgreSQL).
+func (s *Store) PageCount(ctx context.Context) (int64, error) {
+	var n int64
+	if s.group == nil {
+		return 0, nil
+	}
+	err := s.r.WithContext(ctx).Raw("PRAGMA page_count").Scan(&n).Error
+	return n, err
 }
 
 // write runs fn in a write transaction. On SQLite it joins the group commit of
 // the single writer connection; on PostgreSQL the use case serialises per room
 // by locking the room's row (see lockRoom).
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var err error
 	if s.group != nil {
-		return storeErr(s.group.write(ctx, fn))
+		err = storeErr(s.group.write(ctx, fn))
+	} else {
+		err = storeErr(s.w.WithContext(ctx).Transaction(fn))
 	}
-	return storeErr(s.w.WithContext(ctx).Transaction(fn))
+	s.health.record(err)
+	return err
 }
 
 // read runs fn in one read transaction, so that everything it reads is one
@@ -188,8 +267,19 @@ func storeErr(err error) error {
 		return err
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return ErrConflict
+	case unstorableText(err):
+		return withDetail(ErrInvalid, "a value holds characters the database cannot store")
 	}
 	return &unavailable{cause: err}
+}
+
+// unstorableText reports PostgreSQL refusing a string the client sent (a NUL,
+// or bytes that are not UTF-8): the request's fault, not the database's. The
+// use cases refuse such strings first; this is the net under them, so that a
+// missed field is a 400 and never marks the database unwell.
+func unstorableText(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "22021" || pg.Code == "22P05") // character_not_in_repertoire, untranslatable_character
 }
 
 // unavailable is a database failure: an ErrUnavailable for clients, with its
