@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/resonate/resonate-chat/handlers"
 	"github.com/resonate/resonate-chat/models"
@@ -44,6 +47,7 @@ type config struct {
 	AppwriteProject  string
 	LiveKitKey       string
 	LiveKitSecret    string
+	LiveKitSync      bool
 	HistoryLimit     int
 	MaxLength        int
 	Heartbeat        time.Duration
@@ -51,6 +55,13 @@ type config struct {
 	LogLevel         slog.Level
 	SQLiteSync       string
 	Shutdown         time.Duration
+	// Dev serves POST /dev/token, which signs tokens for anyone: for the demo
+	// page on a laptop, never on a reachable server.
+	Dev bool
+	// Limits, Exposure and InternalAddr: see config_limits.go.
+	Limits       handlers.Limits
+	Exposure     handlers.Exposure
+	InternalAddr string
 }
 
 // parseConfig reads the configuration; the error says which setting is wrong.
@@ -64,7 +75,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return def
 	}
 	var c config
-	var historyLimit, maxLength, heartbeat, sendRate, logLevel, shutdown string
+	var historyLimit, maxLength, heartbeat, sendRate, logLevel, shutdown, liveKitSync string
 	fs.StringVar(&c.Addr, "addr", env("CHAT_ADDR", defaultAddr), "listen address (CHAT_ADDR)")
 	fs.StringVar(&c.DB, "db", env("CHAT_DB", defaultDB), "SQLite file, or a postgres:// URL (CHAT_DB)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("CHAT_REDIS_URL", ""), "redis:// URL for fan-out between nodes (CHAT_REDIS_URL)")
@@ -73,12 +84,17 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.JWTAudience, "jwt-audience", env("CHAT_JWT_AUDIENCE", ""), "required aud of JWKS tokens (CHAT_JWT_AUDIENCE)")
 	fs.StringVar(&c.AppwriteEndpoint, "appwrite-endpoint", env("CHAT_APPWRITE_ENDPOINT", ""), "Appwrite endpoint (CHAT_APPWRITE_ENDPOINT)")
 	fs.StringVar(&c.AppwriteProject, "appwrite-project", env("CHAT_APPWRITE_PROJECT", ""), "Appwrite project id (CHAT_APPWRITE_PROJECT)")
+	fs.StringVar(&liveKitSync, "livekit-sync-participants", env("CHAT_LIVEKIT_SYNC_PARTICIPANTS", "false"), "join and remove chat participants as they join and leave the LiveKit room (CHAT_LIVEKIT_SYNC_PARTICIPANTS)")
 	fs.StringVar(&historyLimit, "history-limit", env("CHAT_HISTORY_LIMIT", strconv.Itoa(defaultHistoryLimit)), "messages kept per room (CHAT_HISTORY_LIMIT)")
 	fs.StringVar(&maxLength, "max-message-length", env("CHAT_MAX_MESSAGE_LENGTH", strconv.Itoa(defaultMaxLength)), "content limit in code points (CHAT_MAX_MESSAGE_LENGTH)")
 	fs.StringVar(&heartbeat, "heartbeat", env("CHAT_HEARTBEAT", handlers.DefaultHeartbeat.String()), "keep-alive interval of streams (CHAT_HEARTBEAT)")
 	fs.StringVar(&sendRate, "send-rate", env("CHAT_SEND_RATE", defaultSendRate), "per-user flood limit per room, N/duration or off (CHAT_SEND_RATE)")
 	fs.StringVar(&logLevel, "log-level", env("CHAT_LOG_LEVEL", "info"), "debug, info, warn or error (CHAT_LOG_LEVEL)")
 	fs.StringVar(&c.SQLiteSync, "sqlite-sync", env("CHAT_SQLITE_SYNC", "normal"), "SQLite synchronous: normal (survives a crash) or full (survives power loss) (CHAT_SQLITE_SYNC)")
+	dev, devErr := strconv.ParseBool(env("CHAT_DEV", "false"))
+	fs.BoolVar(&c.Dev, "dev", dev, "development mode: POST /dev/token signs tokens for anyone (CHAT_DEV=true)")
+	var limits limitSettings
+	limits.register(fs, env, &c)
 	fs.StringVar(&shutdown, "shutdown-timeout", env("CHAT_SHUTDOWN_TIMEOUT", defaultShutdown.String()), "how long SIGTERM waits for requests (CHAT_SHUTDOWN_TIMEOUT)")
 	// Secrets come from the environment only: a flag would show in ps.
 	c.JWTSecret = os.Getenv("CHAT_JWT_SECRET")
@@ -95,6 +111,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if devErr != nil {
+		check(fmt.Errorf("CHAT_DEV must be true or false, not %q", os.Getenv("CHAT_DEV")))
 	}
 	c.HistoryLimit, _ = intSetting("CHAT_HISTORY_LIMIT", historyLimit, 1, 100_000, check)
 	c.MaxLength, _ = intSetting("CHAT_MAX_MESSAGE_LENGTH", maxLength, 1, 100_000, check)
@@ -116,7 +135,49 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		check(errors.New("CHAT_JWT_SECRET must be at least 32 characters"))
 	}
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil { // its text may hold the password
+			check(errors.New("CHAT_REDIS_URL must be a redis:// or rediss:// URL"))
+		}
+	}
+	check(c.checkIdentity(liveKitSync))
+	limits.apply(&c, check)
 	return &c, errors.Join(errs...)
+}
+
+// checkIdentity validates the identity provider and LiveKit settings, which
+// come in pairs, and reads CHAT_LIVEKIT_SYNC_PARTICIPANTS.
+func (c *config) checkIdentity(liveKitSync string) error {
+	var errs []error
+	sync, err := strconv.ParseBool(liveKitSync)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("CHAT_LIVEKIT_SYNC_PARTICIPANTS must be true or false, not %q", liveKitSync))
+	}
+	c.LiveKitSync = sync
+	if c.JWKSURL != "" && !isHTTPURL(c.JWKSURL) {
+		errs = append(errs, fmt.Errorf("CHAT_JWKS_URL must be an http(s) URL, not %q", c.JWKSURL))
+	}
+	if c.JWKSURL == "" && (c.JWTIssuer != "" || c.JWTAudience != "") {
+		errs = append(errs, errors.New("CHAT_JWT_ISSUER and CHAT_JWT_AUDIENCE apply to JWKS tokens: set CHAT_JWKS_URL too"))
+	}
+	if (c.AppwriteEndpoint == "") != (c.AppwriteProject == "") {
+		errs = append(errs, errors.New("CHAT_APPWRITE_ENDPOINT and CHAT_APPWRITE_PROJECT go together"))
+	}
+	if c.AppwriteEndpoint != "" && !isHTTPURL(c.AppwriteEndpoint) {
+		errs = append(errs, fmt.Errorf("CHAT_APPWRITE_ENDPOINT must be an http(s) URL like https://cloud.appwrite.io/v1, not %q", c.AppwriteEndpoint))
+	}
+	if (c.LiveKitKey == "") != (c.LiveKitSecret == "") {
+		errs = append(errs, errors.New("CHAT_LIVEKIT_API_KEY and CHAT_LIVEKIT_API_SECRET go together"))
+	}
+	if c.LiveKitSync && c.LiveKitKey == "" {
+		errs = append(errs, errors.New("CHAT_LIVEKIT_SYNC_PARTICIPANTS needs CHAT_LIVEKIT_API_KEY and CHAT_LIVEKIT_API_SECRET"))
+	}
+	return errors.Join(errs...)
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func isPostgres(dsn string) bool {

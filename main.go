@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
@@ -26,7 +28,7 @@ import (
 
 //	@title						resonate-chat
 //	@version					1.0
-//	@description				Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `go run . token --sub alice`, then press Authorize and enter `Bearer <token>`.
+//	@description				Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `go run . token --sub alice`, then press Authorize and enter `Bearer <token>`. The same API as OpenAPI 3.0, for code generators: /openapi.json.
 //	@BasePath					/api/v1
 //	@securityDefinitions.apikey	Bearer
 //	@in							header
@@ -72,12 +74,17 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	defer store.Close()
 	metrics := handlers.NewMetrics()
-	hub := broadcast.NewMemory(handlers.EventSource{Store: store}, log)
+	hub, err := pickBroadcaster(cfg, broadcast.NewMemory(handlers.EventSource{Store: store}, log), log)
+	if err != nil {
+		return err
+	}
 	defer hub.Close()
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
 		models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate})
-	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: handlers.NewHS256(secret),
-		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, Stream: handlers.StreamOptions{Heartbeat: cfg.Heartbeat}})
+	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier(ctx, cfg, secret, log),
+		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, Stream: handlers.StreamOptions{Heartbeat: cfg.Heartbeat},
+		LiveKit:   handlers.LiveKitConfig{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},
+		DevSigner: devSigner(cfg, secret), Limits: cfg.Limits, Exposure: cfg.Exposure})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -87,7 +94,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	hs.RegisterOnShutdown(srv.StopStreams)
-	served := make(chan error, 1)
+	served := make(chan error, 2)
+	internal, err := serveInternal(cfg, srv, log, served)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "db", dbLabel(cfg.DB), "swagger", "/swagger/index.html")
 
@@ -103,7 +115,61 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		log.Warn("shutdown budget ran out; closing connections", "err", err)
 		hs.Close()
 	}
+	if internal != nil {
+		internal.Close() // operators' requests (a 30 s profile) must not hold up the exit
+	}
 	return nil
+}
+
+// serveInternal serves the operational routes on CHAT_INTERNAL_ADDR when it
+// is set; nil when it is not.
+func serveInternal(cfg *config, srv *handlers.Server, log *slog.Logger, served chan<- error) (*http.Server, error) {
+	if srv.Internal == nil {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.InternalAddr)
+	if err != nil {
+		return nil, fmt.Errorf("CHAT_INTERNAL_ADDR: %w", err)
+	}
+	hs := &http.Server{Handler: srv.Internal, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("internal listener", "addr", ln.Addr().String(), "routes", "/metrics /swagger/ /debug/pprof/")
+	return hs, nil
+}
+
+// verifier chains the configured token verifiers in the contract's order:
+// HS256 (always), JWKS, Appwrite. The JWKS keys load in the background until
+// ctx ends; /readyz waits for them.
+func verifier(ctx context.Context, cfg *config, secret []byte, log *slog.Logger) handlers.Verifier {
+	vs := []handlers.Verifier{handlers.NewHS256(secret)}
+	if cfg.JWKSURL != "" {
+		j := handlers.NewJWKS(handlers.JWKSOptions{URL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Log: log})
+		go j.Run(ctx)
+		vs = append(vs, j)
+	}
+	if cfg.AppwriteEndpoint != "" {
+		vs = append(vs, handlers.NewAppwrite(handlers.AppwriteOptions{Endpoint: cfg.AppwriteEndpoint, Project: cfg.AppwriteProject, Log: log}))
+	}
+	return handlers.NewChain(vs...)
+}
+
+// pickBroadcaster returns the in-process hub, or with CHAT_REDIS_URL the Redis
+// fan-out between nodes over it (closing that closes the hub too).
+func pickBroadcaster(cfg *config, mem *broadcast.Memory, log *slog.Logger) (broadcast.Broadcaster, error) {
+	if cfg.RedisURL == "" {
+		return mem, nil
+	}
+	redis.SetLogger(broadcast.RedisLogger{Log: log})
+	log.Info("events fan out to other nodes through redis")
+	return broadcast.DialRedis(cfg.RedisURL, mem, log, broadcast.RedisOptions{})
+}
+
+// devSigner signs POST /dev/token's tokens with --dev, and is nil otherwise.
+func devSigner(cfg *config, secret []byte) *handlers.HS256 {
+	if !cfg.Dev {
+		return nil
+	}
+	return handlers.NewHS256(secret)
 }
 
 // dbLabel names the database for the log without a password.

@@ -14,12 +14,12 @@ import (
 
 // Problem is an RFC 9457 problem document, the body of every 4xx and 5xx.
 type Problem struct {
-	Type   string `json:"type" example:"about:blank"`
-	Title  string `json:"title" example:"Forbidden"`
-	Status int    `json:"status" example:"403"`
-	Detail string `json:"detail" example:"you are muted in this room until 2026-11-25T10:00:00Z"`
+	Type   string `json:"type" validate:"required" example:"about:blank"`
+	Title  string `json:"title" validate:"required" example:"Forbidden"`
+	Status int    `json:"status" validate:"required" example:"403"`
+	Detail string `json:"detail" validate:"required" example:"you are muted in this room until 2026-11-25T10:00:00Z"`
 	// Code is the machine-readable error code of the contract.
-	Code string `json:"code" example:"muted" enums:"unauthorized,not_participant,forbidden,banned,muted,chat_locked,rate_limited,not_found,conflict,invalid,content_empty,content_too_long,content_invalid,too_large,unsupported_media_type,method_not_allowed,unavailable,internal"`
+	Code string `json:"code" validate:"required" example:"muted" enums:"unauthorized,not_participant,forbidden,banned,muted,chat_locked,rate_limited,not_found,conflict,invalid,content_empty,content_too_long,content_invalid,too_large,unsupported_media_type,method_not_allowed,unavailable,internal"`
 	// Until is when the restriction ends, for banned (if temporary), muted,
 	// chat_locked and rate_limited.
 	Until *string `json:"until,omitempty" example:"2026-11-25T10:00:00.000000Z" format:"date-time"`

@@ -6,6 +6,11 @@ import (
 	"github.com/resonate/resonate-chat/models"
 )
 
+// Response types tag every field validate:"required": nothing validates them
+// at run time, but swag then marks the field required in the spec, which says
+// that it is always present (null when it is nullable). Generated clients get
+// non-optional fields, and the end-to-end tests check every response against it.
+
 // CreateRoomRequest creates a room. Without an id the server generates one.
 type CreateRoomRequest struct {
 	ID   string `json:"id,omitempty" example:"voice-42" pattern:"^[A-Za-z0-9_-]{1,64}$"`
@@ -14,18 +19,18 @@ type CreateRoomRequest struct {
 
 // ChatSettings are a room's chat lock and slow mode.
 type ChatSettings struct {
-	LockedUntil     *string `json:"locked_until" format:"date-time" example:"2026-11-25T10:00:00.000000Z" extensions:"x-nullable"`
-	SlowModeSeconds int     `json:"slow_mode_seconds" example:"0"`
+	LockedUntil     *string `json:"locked_until" validate:"required" format:"date-time" example:"2026-11-25T10:00:00.000000Z" extensions:"x-nullable"`
+	SlowModeSeconds int     `json:"slow_mode_seconds" validate:"required" example:"0"`
 }
 
 // Room is a chat room.
 type Room struct {
-	ID               string       `json:"id" example:"voice-42"`
-	Name             string       `json:"name" example:"Friday jam"`
-	OwnerID          string       `json:"owner_id" example:"alice"`
-	CreatedAt        string       `json:"created_at" format:"date-time" example:"2026-11-25T09:00:00.000000Z"`
-	Chat             ChatSettings `json:"chat"`
-	ParticipantCount int64        `json:"participant_count" example:"3"`
+	ID               string       `json:"id" validate:"required" example:"voice-42"`
+	Name             string       `json:"name" validate:"required" example:"Friday jam"`
+	OwnerID          string       `json:"owner_id" validate:"required" example:"alice"`
+	CreatedAt        string       `json:"created_at" validate:"required" format:"date-time" example:"2026-11-25T09:00:00.000000Z"`
+	Chat             ChatSettings `json:"chat" validate:"required"`
+	ParticipantCount int64        `json:"participant_count" validate:"required" example:"3"`
 }
 
 // NewRoom converts a room.
@@ -44,12 +49,12 @@ func activeUntil(t *time.Time) *time.Time {
 
 // Participant is a member of a room.
 type Participant struct {
-	RoomID     string  `json:"room_id" example:"voice-42"`
-	UserID     string  `json:"user_id" example:"bob"`
-	Name       string  `json:"name" example:"Bob"`
-	Role       string  `json:"role" enums:"owner,moderator,participant" example:"participant"`
-	JoinedAt   string  `json:"joined_at" format:"date-time" example:"2026-11-25T09:01:00.000000Z"`
-	MutedUntil *string `json:"muted_until" format:"date-time" extensions:"x-nullable"`
+	RoomID     string  `json:"room_id" validate:"required" example:"voice-42"`
+	UserID     string  `json:"user_id" validate:"required" example:"bob"`
+	Name       string  `json:"name" validate:"required" example:"Bob"`
+	Role       string  `json:"role" validate:"required" enums:"owner,moderator,participant" example:"participant"`
+	JoinedAt   string  `json:"joined_at" validate:"required" format:"date-time" example:"2026-11-25T09:01:00.000000Z"`
+	MutedUntil *string `json:"muted_until" validate:"required" format:"date-time" extensions:"x-nullable"`
 }
 
 // NewParticipant converts a participant.
@@ -60,23 +65,23 @@ func NewParticipant(p *models.Participant) Participant {
 
 // ParticipantList is the answer of GET …/participants.
 type ParticipantList struct {
-	Participants []Participant `json:"participants"`
+	Participants []Participant `json:"participants" validate:"required"`
 }
 
 // RoomMessage is a chat message. A deleted one keeps its place with empty
 // content and is_deleted true.
 type RoomMessage struct {
-	ID         string  `json:"id" example:"k7x2m4q9v3n8p1r5t6w0y2z4ab"`
-	RoomID     string  `json:"room_id" example:"voice-42"`
-	Seq        int64   `json:"seq" example:"17"`
-	SenderID   string  `json:"sender_id" example:"alice"`
-	SenderName string  `json:"sender_name" example:"Alice"`
-	Content    string  `json:"content" example:"hello, room"`
-	Timestamp  string  `json:"timestamp" format:"date-time" example:"2026-11-25T09:02:03.456789Z"`
-	EditedAt   *string `json:"edited_at" format:"date-time" extensions:"x-nullable"`
-	ReplyTo    *string `json:"reply_to" extensions:"x-nullable"`
-	IsDeleted  bool    `json:"is_deleted" example:"false"`
-	ClientID   *string `json:"client_id" extensions:"x-nullable" example:"c-0001"`
+	ID         string  `json:"id" validate:"required" example:"k7x2m4q9v3n8p1r5t6w0y2z4ab"`
+	RoomID     string  `json:"room_id" validate:"required" example:"voice-42"`
+	Seq        int64   `json:"seq" validate:"required" example:"17"`
+	SenderID   string  `json:"sender_id" validate:"required" example:"alice"`
+	SenderName string  `json:"sender_name" validate:"required" example:"Alice"`
+	Content    string  `json:"content" validate:"required" example:"hello, room"`
+	Timestamp  string  `json:"timestamp" validate:"required" format:"date-time" example:"2026-11-25T09:02:03.456789Z"`
+	EditedAt   *string `json:"edited_at" validate:"required" format:"date-time" extensions:"x-nullable"`
+	ReplyTo    *string `json:"reply_to" validate:"required" extensions:"x-nullable"`
+	IsDeleted  bool    `json:"is_deleted" validate:"required" example:"false"`
+	ClientID   *string `json:"client_id" validate:"required" extensions:"x-nullable" example:"c-0001"`
 }
 
 // NewMessage converts a message.
@@ -100,11 +105,11 @@ type EditMessageRequest struct {
 
 // HistoryPage is a page of history.
 type HistoryPage struct {
-	Messages []RoomMessage `json:"messages"`
-	HasMore  bool          `json:"has_more" example:"true"`
+	Messages []RoomMessage `json:"messages" validate:"required"`
+	HasMore  bool          `json:"has_more" validate:"required" example:"true"`
 	// HeadSeq is the room's newest event seq when the page was read: open the
 	// stream with Last-Event-ID set to it.
-	HeadSeq int64 `json:"head_seq" example:"42"`
+	HeadSeq int64 `json:"head_seq" validate:"required" example:"42"`
 }
 
 // NewHistoryPage converts a history page.
@@ -118,14 +123,14 @@ func NewHistoryPage(p *models.HistoryPage) HistoryPage {
 
 // Me tells the caller what they may do in a room.
 type Me struct {
-	Role    *string `json:"role" enums:"owner,moderator,participant" extensions:"x-nullable"`
-	CanPost bool    `json:"can_post"`
+	Role    *string `json:"role" validate:"required" enums:"owner,moderator,participant" extensions:"x-nullable"`
+	CanPost bool    `json:"can_post" validate:"required"`
 	// Reason is the error code a send would get now, when can_post is false.
-	Reason            *string `json:"reason" extensions:"x-nullable" example:"muted"`
-	MutedUntil        *string `json:"muted_until" format:"date-time" extensions:"x-nullable"`
-	BannedUntil       *string `json:"banned_until" format:"date-time" extensions:"x-nullable"`
-	LockedUntil       *string `json:"locked_until" format:"date-time" extensions:"x-nullable"`
-	RetryAfterSeconds int64   `json:"retry_after_seconds" example:"0"`
+	Reason            *string `json:"reason" validate:"required" extensions:"x-nullable" example:"muted"`
+	MutedUntil        *string `json:"muted_until" validate:"required" format:"date-time" extensions:"x-nullable"`
+	BannedUntil       *string `json:"banned_until" validate:"required" format:"date-time" extensions:"x-nullable"`
+	LockedUntil       *string `json:"locked_until" validate:"required" format:"date-time" extensions:"x-nullable"`
+	RetryAfterSeconds int64   `json:"retry_after_seconds" validate:"required" example:"0"`
 }
 
 // NewMe converts a standing.
@@ -147,10 +152,10 @@ type MuteRequest struct {
 
 // Mute is an active mute.
 type Mute struct {
-	UserID string  `json:"user_id" example:"bob"`
-	Until  string  `json:"until" format:"date-time"`
-	Reason *string `json:"reason" extensions:"x-nullable" example:"spamming links"`
-	By     string  `json:"by" example:"alice"`
+	UserID string  `json:"user_id" validate:"required" example:"bob"`
+	Until  string  `json:"until" validate:"required" format:"date-time"`
+	Reason *string `json:"reason" validate:"required" extensions:"x-nullable" example:"spamming links"`
+	By     string  `json:"by" validate:"required" example:"alice"`
 }
 
 // NewMute converts a mute.
@@ -166,11 +171,11 @@ type BanRequest struct {
 
 // Ban is an active ban; until is null for a permanent one.
 type Ban struct {
-	UserID    string  `json:"user_id" example:"mallory"`
-	Until     *string `json:"until" format:"date-time" extensions:"x-nullable"`
-	Reason    *string `json:"reason" extensions:"x-nullable" example:"harassment"`
-	By        string  `json:"by" example:"alice"`
-	CreatedAt string  `json:"created_at" format:"date-time"`
+	UserID    string  `json:"user_id" validate:"required" example:"mallory"`
+	Until     *string `json:"until" validate:"required" format:"date-time" extensions:"x-nullable"`
+	Reason    *string `json:"reason" validate:"required" extensions:"x-nullable" example:"harassment"`
+	By        string  `json:"by" validate:"required" example:"alice"`
+	CreatedAt string  `json:"created_at" validate:"required" format:"date-time"`
 }
 
 // NewBan converts a ban.
@@ -180,34 +185,34 @@ func NewBan(b *models.Ban) Ban {
 
 // BanList is the answer of GET …/bans.
 type BanList struct {
-	Bans []Ban `json:"bans"`
+	Bans []Ban `json:"bans" validate:"required"`
 }
 
 // ChatUpdateRequest changes a room's chat settings; absent fields stay.
 type ChatUpdateRequest struct {
 	// LockedUntil locks the chat for everyone below moderator until then; null
 	// unlocks.
-	LockedUntil     OptionalTime `json:"locked_until,omitempty" swaggertype:"string" format:"date-time" extensions:"x-nullable"`
+	LockedUntil     OptionalTime `json:"locked_until,omitempty" swaggertype:"string" format:"date-time" extensions:"x-nullable" example:"2026-11-25T21:00:00Z"`
 	SlowModeSeconds *int         `json:"slow_mode_seconds,omitempty" minimum:"0" maximum:"3600" example:"10"`
 }
 
 // LogEntry is one moderation action.
 type LogEntry struct {
-	ID        int64   `json:"id" example:"12"`
-	Action    string  `json:"action" enums:"message.delete,user.mute,user.unmute,user.ban,user.unban,participant.kick,participant.role,room.chat,room.close" example:"user.mute"`
-	ActorID   string  `json:"actor_id" example:"alice"`
-	TargetID  *string `json:"target_id" extensions:"x-nullable" example:"bob"`
-	MessageID *string `json:"message_id" extensions:"x-nullable"`
+	ID        int64   `json:"id" validate:"required" example:"12"`
+	Action    string  `json:"action" validate:"required" enums:"message.delete,user.mute,user.unmute,user.ban,user.unban,participant.kick,participant.role,room.chat,room.close" example:"user.mute"`
+	ActorID   string  `json:"actor_id" validate:"required" example:"alice"`
+	TargetID  *string `json:"target_id" validate:"required" extensions:"x-nullable" example:"bob"`
+	MessageID *string `json:"message_id" validate:"required" extensions:"x-nullable"`
 	// Reason is the moderator's reason; for participant.role, the new role.
-	Reason    *string `json:"reason" extensions:"x-nullable"`
-	Until     *string `json:"until" format:"date-time" extensions:"x-nullable"`
-	Timestamp string  `json:"timestamp" format:"date-time"`
+	Reason    *string `json:"reason" validate:"required" extensions:"x-nullable"`
+	Until     *string `json:"until" validate:"required" format:"date-time" extensions:"x-nullable"`
+	Timestamp string  `json:"timestamp" validate:"required" format:"date-time"`
 }
 
 // ModerationLog is a page of the moderation log, newest first.
 type ModerationLog struct {
-	Entries []LogEntry `json:"entries"`
-	HasMore bool       `json:"has_more"`
+	Entries []LogEntry `json:"entries" validate:"required"`
+	HasMore bool       `json:"has_more" validate:"required"`
 }
 
 // NewModerationLog converts a page of log entries.
@@ -222,11 +227,11 @@ func NewModerationLog(es []models.LogEntry, more bool) ModerationLog {
 
 // StreamTicket is a short-lived credential for ?ticket= on the stream.
 type StreamTicket struct {
-	Ticket    string `json:"ticket" example:"eyJhbGciOi..."`
-	ExpiresAt string `json:"expires_at" format:"date-time"`
+	Ticket    string `json:"ticket" validate:"required" example:"eyJhbGciOi..."`
+	ExpiresAt string `json:"expires_at" validate:"required" format:"date-time"`
 }
 
 // Health is the answer of /healthz and /readyz.
 type Health struct {
-	Status string `json:"status" example:"ok"`
+	Status string `json:"status" validate:"required" example:"ok"`
 }

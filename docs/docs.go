@@ -87,10 +87,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -151,10 +169,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -207,10 +243,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -271,10 +325,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -366,10 +438,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -429,10 +519,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -517,10 +625,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -599,10 +725,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many open streams for this user, from this address, or on this server; or too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -657,10 +801,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -744,10 +906,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -843,15 +1023,27 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited (Retry-After)",
+                        "description": "rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -919,10 +1111,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -982,10 +1192,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1076,15 +1304,27 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited (Retry-After)",
+                        "description": "rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1161,10 +1401,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1256,10 +1514,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1319,10 +1595,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1383,10 +1677,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1451,10 +1763,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1516,10 +1846,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1611,10 +1959,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1675,10 +2041,28 @@ const docTemplate = `{
                             "$ref": "#/definitions/api.Problem"
                         }
                     },
+                    "429": {
+                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
                     "503": {
                         "description": "unavailable",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
                         }
                     }
                 }
@@ -1688,6 +2072,13 @@ const docTemplate = `{
     "definitions": {
         "api.Ban": {
             "type": "object",
+            "required": [
+                "by",
+                "created_at",
+                "reason",
+                "until",
+                "user_id"
+            ],
             "properties": {
                 "by": {
                     "type": "string",
@@ -1715,6 +2106,9 @@ const docTemplate = `{
         },
         "api.BanList": {
             "type": "object",
+            "required": [
+                "bans"
+            ],
             "properties": {
                 "bans": {
                     "type": "array",
@@ -1741,6 +2135,10 @@ const docTemplate = `{
         },
         "api.ChatSettings": {
             "type": "object",
+            "required": [
+                "locked_until",
+                "slow_mode_seconds"
+            ],
             "properties": {
                 "locked_until": {
                     "type": "string",
@@ -1761,7 +2159,8 @@ const docTemplate = `{
                     "description": "LockedUntil locks the chat for everyone below moderator until then; null\nunlocks.",
                     "type": "string",
                     "format": "date-time",
-                    "x-nullable": true
+                    "x-nullable": true,
+                    "example": "2026-11-25T21:00:00Z"
                 },
                 "slow_mode_seconds": {
                     "type": "integer",
@@ -1801,6 +2200,11 @@ const docTemplate = `{
         },
         "api.HistoryPage": {
             "type": "object",
+            "required": [
+                "has_more",
+                "head_seq",
+                "messages"
+            ],
             "properties": {
                 "has_more": {
                     "type": "boolean",
@@ -1821,6 +2225,16 @@ const docTemplate = `{
         },
         "api.LogEntry": {
             "type": "object",
+            "required": [
+                "action",
+                "actor_id",
+                "id",
+                "message_id",
+                "reason",
+                "target_id",
+                "timestamp",
+                "until"
+            ],
             "properties": {
                 "action": {
                     "type": "string",
@@ -1872,6 +2286,15 @@ const docTemplate = `{
         },
         "api.Me": {
             "type": "object",
+            "required": [
+                "banned_until",
+                "can_post",
+                "locked_until",
+                "muted_until",
+                "reason",
+                "retry_after_seconds",
+                "role"
+            ],
             "properties": {
                 "banned_until": {
                     "type": "string",
@@ -1914,6 +2337,10 @@ const docTemplate = `{
         },
         "api.ModerationLog": {
             "type": "object",
+            "required": [
+                "entries",
+                "has_more"
+            ],
             "properties": {
                 "entries": {
                     "type": "array",
@@ -1928,6 +2355,12 @@ const docTemplate = `{
         },
         "api.Mute": {
             "type": "object",
+            "required": [
+                "by",
+                "reason",
+                "until",
+                "user_id"
+            ],
             "properties": {
                 "by": {
                     "type": "string",
@@ -1968,6 +2401,14 @@ const docTemplate = `{
         },
         "api.Participant": {
             "type": "object",
+            "required": [
+                "joined_at",
+                "muted_until",
+                "name",
+                "role",
+                "room_id",
+                "user_id"
+            ],
             "properties": {
                 "joined_at": {
                     "type": "string",
@@ -2004,6 +2445,9 @@ const docTemplate = `{
         },
         "api.ParticipantList": {
             "type": "object",
+            "required": [
+                "participants"
+            ],
             "properties": {
                 "participants": {
                     "type": "array",
@@ -2015,6 +2459,13 @@ const docTemplate = `{
         },
         "api.Problem": {
             "type": "object",
+            "required": [
+                "code",
+                "detail",
+                "status",
+                "title",
+                "type"
+            ],
             "properties": {
                 "code": {
                     "description": "Code is the machine-readable error code of the contract.",
@@ -2067,6 +2518,14 @@ const docTemplate = `{
         },
         "api.Room": {
             "type": "object",
+            "required": [
+                "chat",
+                "created_at",
+                "id",
+                "name",
+                "owner_id",
+                "participant_count"
+            ],
             "properties": {
                 "chat": {
                     "$ref": "#/definitions/api.ChatSettings"
@@ -2096,6 +2555,19 @@ const docTemplate = `{
         },
         "api.RoomMessage": {
             "type": "object",
+            "required": [
+                "client_id",
+                "content",
+                "edited_at",
+                "id",
+                "is_deleted",
+                "reply_to",
+                "room_id",
+                "sender_id",
+                "sender_name",
+                "seq",
+                "timestamp"
+            ],
             "properties": {
                 "client_id": {
                     "type": "string",
@@ -2186,6 +2658,10 @@ const docTemplate = `{
         },
         "api.StreamTicket": {
             "type": "object",
+            "required": [
+                "expires_at",
+                "ticket"
+            ],
             "properties": {
                 "expires_at": {
                     "type": "string",
@@ -2215,7 +2691,7 @@ var SwaggerInfo = &swag.Spec{
 	BasePath:         "/api/v1",
 	Schemes:          []string{},
 	Title:            "resonate-chat",
-	Description:      "Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `go run . token --sub alice`, then press Authorize and enter `Bearer <token>`.",
+	Description:      "Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `go run . token --sub alice`, then press Authorize and enter `Bearer <token>`. The same API as OpenAPI 3.0, for code generators: /openapi.json.",
 	InfoInstanceName: "swagger",
 	SwaggerTemplate:  docTemplate,
 	LeftDelim:        "{{",

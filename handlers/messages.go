@@ -42,8 +42,9 @@ type messageHandlers struct {
 //	@Failure		409		{object}	api.Problem		"conflict: client_id used for other content"
 //	@Failure		413		{object}	api.Problem		"too_large"
 //	@Failure		415		{object}	api.Problem		"unsupported_media_type"
-//	@Failure		429		{object}	api.Problem		"rate_limited (Retry-After)"
+//	@Failure		429		{object}	api.Problem		"rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem		"unavailable"
+//	@Header			429,503	{integer}	Retry-After		"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/messages [post]
 func (h messageHandlers) send(c *gin.Context) {
@@ -76,7 +77,9 @@ func (h messageHandlers) send(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/messages [get]
 func (h messageHandlers) history(c *gin.Context) {
@@ -122,7 +125,9 @@ func historyQuery(c *gin.Context) (models.HistoryQuery, error) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/messages/{id} [get]
 func (h messageHandlers) getMessage(c *gin.Context) {
@@ -151,8 +156,9 @@ func (h messageHandlers) getMessage(c *gin.Context) {
 //	@Failure		404		{object}	api.Problem	"not_found"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
-//	@Failure		429		{object}	api.Problem	"rate_limited (Retry-After)"
+//	@Failure		429		{object}	api.Problem	"rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/messages/{id} [patch]
 func (h messageHandlers) edit(c *gin.Context) {
@@ -181,7 +187,9 @@ func (h messageHandlers) edit(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503	{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/messages/{id} [delete]
 func (h messageHandlers) deleteMessage(c *gin.Context) {

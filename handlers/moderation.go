@@ -53,7 +53,9 @@ func seconds(n int64) time.Duration {
 //	@Failure		404		{object}	api.Problem	"not_found: no such room, or the user is not in it"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/mutes/{user} [put]
 func (h moderationHandlers) mute(c *gin.Context) {
@@ -82,7 +84,9 @@ func (h moderationHandlers) mute(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503	{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/mutes/{user} [delete]
 func (h moderationHandlers) unmute(c *gin.Context) {
@@ -106,7 +110,9 @@ func (h moderationHandlers) unmute(c *gin.Context) {
 //	@Failure		404		{object}	api.Problem	"not_found"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/bans/{user} [put]
 func (h moderationHandlers) ban(c *gin.Context) {
@@ -140,7 +146,9 @@ func (h moderationHandlers) ban(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503	{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/bans/{user} [delete]
 func (h moderationHandlers) unban(c *gin.Context) {
@@ -159,7 +167,9 @@ func (h moderationHandlers) unban(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/bans [get]
 func (h moderationHandlers) bans(c *gin.Context) {
@@ -191,7 +201,9 @@ func (h moderationHandlers) bans(c *gin.Context) {
 //	@Failure		404		{object}	api.Problem	"not_found"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/chat [patch]
 func (h moderationHandlers) updateChat(c *gin.Context) {
@@ -223,7 +235,9 @@ func (h moderationHandlers) updateChat(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/moderation-log [get]
 func (h moderationHandlers) moderationLog(c *gin.Context) {

@@ -49,7 +49,9 @@ func created(isNew bool) int {
 //	@Failure		409		{object}	api.Problem	"conflict: the id belongs to another owner"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms [post]
 func (h roomHandlers) createRoom(c *gin.Context) {
@@ -78,7 +80,9 @@ func (h roomHandlers) createRoom(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room} [get]
 func (h roomHandlers) getRoom(c *gin.Context) {
@@ -101,7 +105,9 @@ func (h roomHandlers) getRoom(c *gin.Context) {
 //	@Failure		400		{object}	api.Problem	"invalid"
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		404		{object}	api.Problem	"not_found"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/me [get]
 func (h roomHandlers) me(c *gin.Context) {
@@ -124,7 +130,9 @@ func (h roomHandlers) me(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503	{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room} [delete]
 func (h roomHandlers) closeRoom(c *gin.Context) {
@@ -144,7 +152,9 @@ func (h roomHandlers) closeRoom(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/participants [post]
 func (h roomHandlers) join(c *gin.Context) {
@@ -168,7 +178,9 @@ func (h roomHandlers) join(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/participants [get]
 func (h roomHandlers) participants(c *gin.Context) {
@@ -196,7 +208,9 @@ func (h roomHandlers) participants(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found: no such room, or the user is not in it"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503	{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/participants/{user} [delete]
 func (h roomHandlers) removeParticipant(c *gin.Context) {
@@ -220,7 +234,9 @@ func (h roomHandlers) removeParticipant(c *gin.Context) {
 //	@Failure		404		{object}	api.Problem	"not_found"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
 //	@Failure		503		{object}	api.Problem	"unavailable"
+//	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
 //	@Router			/rooms/{room}/participants/{user}/role [put]
 func (h roomHandlers) setRole(c *gin.Context) {

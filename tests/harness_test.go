@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,6 +38,18 @@ type Options struct {
 	Heartbeat    time.Duration
 	Queue        int // per-subscriber queue; 0 for the default
 	WriteTimeout time.Duration
+	// Verifiers are tried after the HS256 one, as main chains JWKS and
+	// Appwrite; none by default.
+	Verifiers []handlers.Verifier
+	// LiveKit enables the LiveKit webhook; off by default.
+	LiveKit handlers.LiveKitConfig
+	// Dev serves POST /dev/token, as --dev does; off by default.
+	Dev bool
+	// Limits bound streams and unauthenticated requests per client; none
+	// by default.
+	Limits handlers.Limits
+	// TicketTTL replaces the stream tickets' 60 s life; 0 keeps it.
+	TicketTTL time.Duration
 }
 
 // Server is a running test server.
@@ -94,6 +107,10 @@ func StartServer(t testing.TB, o Options) *Server {
 func (s *Server) start(t testing.TB, o Options) {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var ln net.Listener
+	if s.URL != "" { // a restart: the same address, so clients reconnect as they would to a redeploy
+		ln = listenAgain(t, strings.TrimPrefix(s.URL, "http://"))
+	}
 	store, err := models.Open(context.Background(), o.DB, "normal")
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -105,10 +122,19 @@ func (s *Server) start(t testing.TB, o Options) {
 	}
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
 		models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate})
-	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: handlers.NewHS256(s.Secret),
-		Tickets: handlers.NewTickets(s.Secret), Metrics: metrics, Log: log,
-		Stream: handlers.StreamOptions{Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout}})
+	verifier := handlers.NewChain(append([]handlers.Verifier{handlers.NewHS256(s.Secret)}, o.Verifiers...)...)
+	deps := handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier,
+		Tickets: handlers.NewTickets(s.Secret).WithTTL(o.TicketTTL), Metrics: metrics, Log: log,
+		Stream: handlers.StreamOptions{Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout}, LiveKit: o.LiveKit, Limits: o.Limits}
+	if o.Dev {
+		deps.DevSigner = handlers.NewHS256(s.Secret)
+	}
+	srv := handlers.New(deps)
 	hs := httptest.NewUnstartedServer(srv)
+	if ln != nil {
+		hs.Listener.Close()
+		hs.Listener = ln
+	}
 	hs.Config.RegisterOnShutdown(srv.StopStreams)
 	hs.Start()
 	s.http, s.srv, s.store, s.hub, s.URL, s.closed = hs, srv, store, hub, hs.URL, false
@@ -126,8 +152,8 @@ func (s *Server) Close() {
 	s.store.Close()
 }
 
-// Restart stops the server and starts a new one on the same database, as a
-// redeploy would. The URL changes.
+// Restart stops the server and starts a new one on the same database and the
+// same address, as a redeploy would: the URL stays.
 func (s *Server) Restart(t testing.TB, o Options) {
 	t.Helper()
 	s.Close()
@@ -139,6 +165,23 @@ func (s *Server) Restart(t testing.TB, o Options) {
 		o.MaxLength = 2000
 	}
 	s.start(t, o)
+}
+
+// listenAgain listens on addr, which a server just closed; it retries for a
+// moment in case the old socket is still being torn down.
+func listenAgain(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return ln
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listen on %s again: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Token signs a token for user with the server's secret.
@@ -241,6 +284,7 @@ func (c *Client) Do(method, path string, body any, headers ...string) *Response 
 	if err != nil {
 		c.t.Fatalf("%s %s: read: %v", method, path, err)
 	}
+	checkSpec(c.t, req, resp.StatusCode, resp.Header, b, false) // the spec cannot lie: see speccheck_test.go
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
@@ -364,6 +408,7 @@ func (s *Server) OpenStream(t testing.TB, path, token string, extra ...string) *
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		checkSpec(t, req, resp.StatusCode, resp.Header, b, false) // the spec cannot lie: see speccheck_test.go
 		var p api.Problem
 		if json.Unmarshal(b, &p) == nil {
 			st.Problem = &p
@@ -371,6 +416,7 @@ func (s *Server) OpenStream(t testing.TB, path, token string, extra ...string) *
 		close(st.done)
 		return st
 	}
+	checkSpec(t, req, resp.StatusCode, resp.Header, nil, true) // a stream: status and headers only
 	go st.read()
 	return st
 }

@@ -254,7 +254,7 @@ func TestStreamFramingAndHeartbeat(t *testing.T) {
 	}
 
 	st := alice.Stream(room)
-	for name, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"} {
+	for name, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"} {
 		if got := st.Header.Get(name); !strings.HasPrefix(got, want) {
 			t.Errorf("header %s: got %q, want %q", name, got, want)
 		}
