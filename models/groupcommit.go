@@ -100,7 +100,8 @@ func (g *groupWriter) run() {
 // fails, every write in it gets that error.
 func (g *groupWriter) commit(batch []*writeReq) {
 	errs := make([]error, len(batch))
-	tx := g.db
+	end := &commitWork{}
+	tx := g.db.WithContext(context.WithValue(context.Background(), commitWorkKey{}, end))
 	err := tx.Exec("BEGIN IMMEDIATE").Error
 	for i, req := range batch {
 		if err != nil {
@@ -116,8 +117,13 @@ func (g *groupWriter) commit(batch []*writeReq) {
 			err = tx.Exec("ROLLBACK TO SAVEPOINT w").Error
 		}
 		if err == nil {
+			// Released at once: nested savepoints make SQLite track every
+			// level on each page it writes.
 			err = tx.Exec("RELEASE SAVEPOINT w").Error
 		}
+	}
+	if err == nil {
+		err = end.run(tx)
 	}
 	if err == nil {
 		err = tx.Exec("COMMIT").Error
@@ -151,4 +157,51 @@ func (g *groupWriter) close() {
 		g.wg.Wait()
 		g.conn.Close()
 	})
+}
+
+// commitWork is work that a write transaction does once at its end, after
+// every write in it: on SQLite, once for a whole group commit.
+type commitWork struct {
+	keys map[string]bool
+	fns  []func(tx *gorm.DB) error
+}
+
+type commitWorkKey struct{}
+
+// atCommit asks for f to run at the end of the write transaction tx belongs
+// to, once per key however many writes ask. If a write that asked is rolled
+// back, f runs all the same, so it must be right to run at any time.
+// Outside such a transaction, f runs at once.
+func atCommit(tx *gorm.DB, key string, f func(tx *gorm.DB) error) error {
+	w, ok := tx.Statement.Context.Value(commitWorkKey{}).(*commitWork)
+	if !ok {
+		return f(tx)
+	}
+	if w.keys == nil {
+		w.keys = map[string]bool{}
+	}
+	if !w.keys[key] {
+		w.keys[key] = true
+		w.fns = append(w.fns, f)
+	}
+	return nil
+}
+
+// withCommitWork runs fn and then the work it asked for, in tx.
+func withCommitWork(tx *gorm.DB, fn func(tx *gorm.DB) error) error {
+	w := &commitWork{}
+	tx = tx.WithContext(context.WithValue(tx.Statement.Context, commitWorkKey{}, w))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return w.run(tx)
+}
+
+func (w *commitWork) run(tx *gorm.DB) error {
+	for _, f := range w.fns {
+		if err := f(tx); err != nil {
+			return err
+		}
+	}
+	return nil
 }

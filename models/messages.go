@@ -96,7 +96,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 			return err
 		}
 		created = true
-		return c.prune(t.tx, room)
+		return atCommit(t.tx, "prune:"+roomID, func(tx *gorm.DB) error { return c.prune(tx, roomID) })
 	})
 	return msg, created, err
 }
@@ -109,22 +109,25 @@ func senderName(s *standing) string {
 }
 
 // prune keeps the room's newest HistoryLimit messages (deleted ones count) and
-// the events from the oldest of them on; older rows are deleted.
-func (c *Chat) prune(tx *gorm.DB, room *Room) error {
+// the events from the oldest of them on; older rows are deleted. It runs once
+// per room at the end of a write transaction (see atCommit), so a group commit
+// of many sends to one room prunes it once.
+func (c *Chat) prune(tx *gorm.DB, roomID string) error {
 	var cutoff []int64
-	err := tx.Model(&Message{}).Where("room_id = ?", room.ID).Order("seq DESC").
+	err := tx.Model(&Message{}).Where("room_id = ?", roomID).Order("seq DESC").
 		Offset(c.opts.HistoryLimit-1).Limit(1).Pluck("seq", &cutoff).Error
-	if err != nil || len(cutoff) == 0 || cutoff[0] <= room.OldestSeq {
+	if err != nil || len(cutoff) == 0 {
 		return err
 	}
 	oldest := cutoff[0]
-	if err := tx.Where("room_id = ? AND seq < ?", room.ID, oldest).Delete(&Message{}).Error; err != nil {
+	res := tx.Model(&Room{}).Where("id = ? AND oldest_seq < ?", roomID, oldest).Update("oldest_seq", oldest)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return res.Error // nothing fell out since the last prune
+	}
+	if err := tx.Where("room_id = ? AND seq < ?", roomID, oldest).Delete(&Message{}).Error; err != nil {
 		return err
 	}
-	if err := tx.Where("room_id = ? AND seq < ?", room.ID, oldest).Delete(&EventRow{}).Error; err != nil {
-		return err
-	}
-	return tx.Model(&Room{}).Where("id = ?", room.ID).Update("oldest_seq", oldest).Error
+	return tx.Where("room_id = ? AND seq < ?", roomID, oldest).Delete(&EventRow{}).Error
 }
 
 // HistoryQuery selects a page of history: the newest messages, those before a

@@ -238,7 +238,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if s.group != nil {
 		err = storeErr(s.group.write(ctx, fn))
 	} else {
-		err = storeErr(s.w.WithContext(ctx).Transaction(fn))
+		err = storeErr(s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return withCommitWork(tx, fn) }))
 	}
 	s.health.record(err)
 	return err
