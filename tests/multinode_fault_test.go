@@ -139,28 +139,11 @@ func TestMultiNodeKill9(t *testing.T) {
 
 	const perUser = 60
 	var total atomic.Int64
-	acks := make([][]acked, len(users))
-	var wg sync.WaitGroup
-	for i, u := range users {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			token := cl.Token(t, u)
-			for k := range perUser {
-				a, _, err := sendRetry(cl, (i+k)%len(cl.Nodes), token, room, fmt.Sprintf("%s-%d", u, k), fmt.Sprintf("%s says %d", u, k))
-				if err != nil {
-					t.Errorf("%s: post %d: %v", u, k, err)
-					return
-				}
-				acks[i] = append(acks[i], a)
-				total.Add(1)
-			}
-		}()
-	}
+	acks, wait := burst(t, cl, room, users, perUser, func() { total.Add(1) })
 	waitFor(t, 30*time.Second, "a third of the burst", func() bool { return total.Load() >= perUser })
 	cl.Nodes[2].Kill()
 	t.Logf("node2 killed after %d acknowledged messages", total.Load())
-	wg.Wait()
+	wait()
 	if t.Failed() {
 		return
 	}

@@ -412,24 +412,8 @@ func TestMultiNodeFanOut(t *testing.T) {
 		recs = append(recs, followStream(t, cl, users[i], room, i, head))
 	}
 	const perUser = 25
-	acks := make([][]acked, len(users))
-	var wg sync.WaitGroup
-	for i, u := range users {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			token := cl.Token(t, u)
-			for k := range perUser {
-				a, _, err := sendRetry(cl, (i+k)%len(cl.Nodes), token, room, fmt.Sprintf("%s-%d", u, k), fmt.Sprintf("%s says %d", u, k))
-				if err != nil {
-					t.Errorf("%s: post %d: %v", u, k, err)
-					return
-				}
-				acks[i] = append(acks[i], a)
-			}
-		}()
-	}
-	wg.Wait()
+	acks, wait := burst(t, cl, room, users, perUser, nil)
+	wait()
 	if t.Failed() {
 		return
 	}
@@ -602,4 +586,31 @@ func TestMultiNodeRoomLifecycle(t *testing.T) {
 	if p := cl.Client(t, "bob", 0).History(room, ""); len(p.Messages) != 0 || p.HeadSeq <= head+1 || again.OwnerID != "bob" {
 		t.Errorf("reused room: %d messages, head %d (old head %d), owner %s", len(p.Messages), p.HeadSeq, head, again.OwnerID)
 	}
+}
+
+// burst has every user post perUser messages at once, each to the nodes in
+// turn (retrying on another node when one fails), and returns each user's
+// acknowledged messages once wait returns; onAck, if set, runs after each.
+func burst(t *testing.T, cl *Cluster, room string, users []string, perUser int, onAck func()) (acks [][]acked, wait func()) {
+	acks = make([][]acked, len(users))
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			token := cl.Token(t, u)
+			for k := range perUser {
+				a, _, err := sendRetry(cl, (i+k)%len(cl.Nodes), token, room, fmt.Sprintf("%s-%d", u, k), fmt.Sprintf("%s says %d", u, k))
+				if err != nil {
+					t.Errorf("%s: post %d: %v", u, k, err)
+					return
+				}
+				acks[i] = append(acks[i], a)
+				if onAck != nil {
+					onAck()
+				}
+			}
+		}()
+	}
+	return acks, wg.Wait
 }
