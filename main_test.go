@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/resonate/resonate-chat/handlers"
+)
+
+// lockedBuffer is the server's stderr, read while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestBadConfigurationExitsWithTwo(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // in the message
+	}{
+		{"flag out of range", []string{"-history-limit", "0"}, nil, "CHAT_HISTORY_LIMIT"},
+		{"env not a number", nil, map[string]string{"CHAT_MAX_MESSAGE_LENGTH": "lots"}, "CHAT_MAX_MESSAGE_LENGTH"},
+		{"bad send rate", nil, map[string]string{"CHAT_SEND_RATE": "20 per minute"}, "CHAT_SEND_RATE"},
+		{"bad heartbeat", []string{"-heartbeat", "5ms"}, nil, "CHAT_HEARTBEAT"},
+		{"bad log level", nil, map[string]string{"CHAT_LOG_LEVEL": "chatty"}, "level"},
+		{"short secret", nil, map[string]string{"CHAT_JWT_SECRET": "short"}, "CHAT_JWT_SECRET"},
+		{"postgres without a secret", nil, map[string]string{"CHAT_DB": "postgres://x@127.0.0.1/db"}, "CHAT_JWT_SECRET is required"},
+		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CHAT_DB", filepath.Join(t.TempDir(), "chat.db"))
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			if got := run(context.Background(), tt.args, &stdout, &stderr); got != 2 {
+				t.Fatalf("exit code %d, want 2 (stderr %q)", got, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr %q does not name %q", stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestGeneratedSecret: without CHAT_JWT_SECRET the server makes one beside the
+// database (mode 0600), says where but never what, keeps it across restarts,
+// and `token` signs with that same secret.
+func TestGeneratedSecret(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "chat.db")
+	t.Setenv("CHAT_DB", db)
+	t.Setenv("CHAT_JWT_SECRET", "")
+
+	var tok, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"token", "--sub", "alice", "--name", "Alice", "--ttl", "1h"}, &tok, &errOut); code != 0 {
+		t.Fatalf("token: exit %d: %s", code, errOut.String())
+	}
+	info, err := os.Stat(secretPath(db))
+	if err != nil {
+		t.Fatalf("secret file: %v", err)
+	}
+	if mode := info.Mode().Perm(); mode != 0o600 {
+		t.Errorf("secret file mode %o, want 600", mode)
+	}
+	raw, _ := os.ReadFile(secretPath(db))
+	secret := strings.TrimSpace(string(raw))
+	id, err := handlers.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()))
+	if err != nil {
+		t.Fatalf("the printed token does not verify with the kept secret: %v", err)
+	}
+	if id.Actor.UserID != "alice" || id.Actor.Name != "Alice" || id.Actor.Admin {
+		t.Errorf("token identity %+v, want alice/Alice, not admin", id.Actor)
+	}
+
+	// The server uses the same file, and logs its path, never its content.
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &lockedBuffer{}
+	exited := make(chan int, 1)
+	go func() { exited <- run(ctx, []string{"-addr", "127.0.0.1:0"}, &bytes.Buffer{}, logs) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), `"msg":"listening"`) {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("server did not start: %s", logs.String())
+		}
+		select {
+		case code := <-exited:
+			t.Fatalf("server exited with %d: %s", code, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	if code := <-exited; code != 0 {
+		t.Errorf("server exit code %d after shutdown, want 0", code)
+	}
+	out := logs.String()
+	if !strings.Contains(out, secretPath(db)) {
+		t.Errorf("log does not say where the secret is: %s", out)
+	}
+	if strings.Contains(out, secret) {
+		t.Errorf("log holds the secret itself")
+	}
+	again, _ := os.ReadFile(secretPath(db))
+	if string(again) != string(raw) {
+		t.Errorf("the secret changed across starts")
+	}
+}
