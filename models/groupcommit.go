@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -43,6 +44,13 @@ type groupWriter struct {
 func newGroupWriter(pool *sql.DB) (*groupWriter, error) {
 	conn, err := pool.Conn(context.Background())
 	if err != nil {
+		return nil, err
+	}
+	// SQLite checkpoints the WAL inside the COMMIT that crosses its
+	// threshold, stalling every write queued behind it; checkpoints run on
+	// another connection instead (see checkpointer).
+	if _, err := conn.ExecContext(context.Background(), "PRAGMA wal_autocheckpoint=0"); err != nil {
+		conn.Close()
 		return nil, err
 	}
 	cfg := gormConfig(true)
@@ -204,4 +212,41 @@ func (w *commitWork) run(tx *gorm.DB) error {
 		}
 	}
 	return nil
+}
+
+// checkpointEvery is how often the WAL is copied back into the database: often
+// enough to keep the WAL to a few megabytes under load.
+const checkpointEvery = 500 * time.Millisecond
+
+// checkpointer copies the WAL into the database file from its own connection,
+// beside the writer rather than inside its commits. PASSIVE never waits for
+// the writer or for readers: what it cannot copy now, it copies next time.
+type checkpointer struct {
+	db   *sql.DB
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newCheckpointer(db *sql.DB) *checkpointer {
+	c := &checkpointer{db: db, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(checkpointEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-t.C:
+				_, _ = c.db.Exec("PRAGMA wal_checkpoint(PASSIVE)") // a failure is retried next tick
+			}
+		}
+	}()
+	return c
+}
+
+func (c *checkpointer) close() {
+	close(c.stop)
+	<-c.done
+	c.db.Close()
 }

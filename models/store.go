@@ -30,8 +30,10 @@ var migrations embed.FS
 type Store struct {
 	w, r *gorm.DB
 	pg   bool
-	// group is the SQLite writer; nil on PostgreSQL.
-	group *groupWriter
+	// group is the SQLite writer and checkpoints its WAL checkpointer; both
+	// nil on PostgreSQL.
+	group       *groupWriter
+	checkpoints *checkpointer
 	// health remembers how the last writes went, for /readyz.
 	health writeHealth
 }
@@ -125,7 +127,15 @@ func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("sqlite writer: %w", err)
 	}
-	return &Store{w: w, r: r, group: group}, nil
+	ck, err := sql.Open("sqlite3", base)
+	if err != nil {
+		group.close()
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("sqlite checkpointer: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	return &Store{w: w, r: r, group: group, checkpoints: newCheckpointer(ck)}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
@@ -173,6 +183,7 @@ func migrate(ctx context.Context, dialect goose.Dialect, db *sql.DB, locker lock
 func (s *Store) Close() error {
 	if s.group != nil {
 		s.group.close()
+		s.checkpoints.close()
 	}
 	var errs []error
 	for _, db := range []*gorm.DB{s.w, s.r} {
