@@ -143,7 +143,7 @@ func (h *streamHandlers) stream(c *gin.Context) {
 	hd.Set("Cache-Control", "no-cache, no-store") // no-cache for proxies that know SSE, no-store as every authenticated answer
 	hd.Set("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
-	if s.write(broadcast.Retry(h.opts.Retry.Milliseconds())) != nil || s.flush() != nil {
+	if s.write(broadcast.Retry(h.opts.Retry.Milliseconds())) != nil {
 		return
 	}
 	ended, err := s.replay(ctx, h.log, resume)
@@ -195,8 +195,10 @@ func (h *streamHandlers) stream(c *gin.Context) {
 			}
 		case <-flushC:
 			n, ended, err := s.live(nil, events)
-			if ended || err != nil || s.flush() != nil {
-				_ = s.flush()
+			if err == nil {
+				err = s.flush()
+			}
+			if ended || err != nil {
 				return
 			}
 			// While the room stays busy, keep sleeping through events and
