@@ -85,9 +85,20 @@ LEFT JOIN send_limits l ON l.room_id = k.room_id AND l.user_id = k.user_id`
 
 // loadStanding reads actor's participation, ban, mute and send limit in room
 // with one query.
+// In a send on the SQLite writer, the rows come from the send cache.
 func loadStanding(tx *gorm.DB, room *Room, actor Actor) (*standing, error) {
-	var row standingRow
-	if err := tx.Raw(standingSQL, room.ID, actor.UserID).Scan(&row).Error; err != nil {
+	read := func() (*standingRow, error) {
+		var row standingRow
+		return &row, tx.Raw(standingSQL, room.ID, actor.UserID).Scan(&row).Error
+	}
+	var row *standingRow
+	var err error
+	if c := cacheOf(tx); c != nil {
+		row, err = c.standingRow(room.ID, actor.UserID, read)
+	} else {
+		row, err = read()
+	}
+	if err != nil {
 		return nil, err
 	}
 	s := &standing{room: room, actor: actor, at: now()}
@@ -216,11 +227,14 @@ func (s *standing) recordPost(tx *gorm.DB, r Rate, send bool) error {
 		return nil
 	}
 	l := SendLimit{RoomID: s.room.ID, UserID: s.actor.UserID, LastPostAt: s.at, Tokens: s.tokens(r) - 1, TokensAt: s.at}
+	if s.limit != nil && !send {
+		l.LastPostAt = s.limit.LastPostAt
+	}
+	if c := cacheOf(tx); c != nil && c.setLimit(l) {
+		return nil
+	}
 	if s.limit == nil {
 		return tx.Create(&l).Error
-	}
-	if !send {
-		l.LastPostAt = s.limit.LastPostAt
 	}
 	return tx.Model(&SendLimit{}).Where("room_id = ? AND user_id = ?", l.RoomID, l.UserID).
 		Updates(map[string]any{"last_post_at": l.LastPostAt, "tokens": l.Tokens, "tokens_at": l.TokensAt}).Error

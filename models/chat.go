@@ -39,8 +39,18 @@ func NewChat(store *Store, encode Encoder, notify Notifier, opts Options) *Chat 
 // write runs fn in a write transaction on the open room roomID, locked, and
 // notifies the events fn emitted once the transaction has committed.
 func (c *Chat) write(ctx context.Context, roomID string, fn func(t *txEvents, room *Room) error) error {
+	return c.writeWith(ctx, c.store.write, roomID, fn)
+}
+
+// send is write for Send, which alone may use the SQLite writer's send cache.
+func (c *Chat) send(ctx context.Context, roomID string, fn func(t *txEvents, room *Room) error) error {
+	return c.writeWith(ctx, c.store.writeSend, roomID, fn)
+}
+
+func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*gorm.DB) error) error, roomID string,
+	fn func(t *txEvents, room *Room) error) error {
 	var evs []*Event
-	err := c.store.write(ctx, func(tx *gorm.DB) error {
+	err := write(ctx, func(tx *gorm.DB) error {
 		room, err := c.store.lockRoom(tx, roomID)
 		if err != nil {
 			return roomErr(err)

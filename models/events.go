@@ -117,8 +117,14 @@ type Encoder func(*Event) ([]byte, error)
 
 // nextSeq advances the room's counter inside tx and returns the new value.
 // The row lock this takes orders concurrent writers of one room, so seq order
-// is commit order on PostgreSQL too.
+// is commit order on PostgreSQL too. In a send on the SQLite writer the seq
+// comes from the send cache and reaches the row at the end of the transaction.
 func nextSeq(tx *gorm.DB, roomID string) (int64, error) {
+	if c := cacheOf(tx); c != nil {
+		if seq, ok := c.nextSeq(roomID); ok {
+			return seq, nil
+		}
+	}
 	var seq int64
 	err := tx.Raw("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq", roomID).Scan(&seq).Error
 	return seq, err

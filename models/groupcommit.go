@@ -19,6 +19,7 @@ const maxBatch = 128
 // writeReq is one use case waiting for the SQLite writer.
 type writeReq struct {
 	ctx  context.Context
+	send bool // fn may use the send cache
 	fn   func(tx *gorm.DB) error
 	done chan error
 }
@@ -33,8 +34,13 @@ type groupWriter struct {
 	// and commits with plain statements, so gorm's prepared statements stay
 	// cached on that connection (inside a *sql.Tx they are prepared anew
 	// for every transaction, which costs as much as running them).
-	db    *gorm.DB
-	conn  *sql.Conn
+	db   *gorm.DB
+	conn *sql.Conn
+	// stmts are the transaction and savepoint statements, prepared once on
+	// conn: through gorm they cost more than the statements they wrap.
+	stmts map[string]*sql.Stmt
+	// cache is owned by the writer goroutine, like conn.
+	cache *sendCache
 	queue chan *writeReq
 	stop  chan struct{}
 	once  sync.Once
@@ -60,7 +66,16 @@ func newGroupWriter(pool *sql.DB) (*groupWriter, error) {
 		conn.Close()
 		return nil, err
 	}
-	g := &groupWriter{db: db, conn: conn, queue: make(chan *writeReq, maxBatch), stop: make(chan struct{})}
+	g := &groupWriter{db: db, conn: conn, stmts: map[string]*sql.Stmt{}, cache: newSendCache(),
+		queue: make(chan *writeReq, maxBatch), stop: make(chan struct{})}
+	for _, q := range []string{"BEGIN IMMEDIATE", "SAVEPOINT w", "ROLLBACK TO SAVEPOINT w", "RELEASE SAVEPOINT w", "COMMIT", "ROLLBACK"} {
+		st, err := conn.PrepareContext(context.Background(), q)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		g.stmts[q] = st
+	}
 	g.wg.Add(1)
 	go g.run()
 	return g, nil
@@ -68,8 +83,8 @@ func newGroupWriter(pool *sql.DB) (*groupWriter, error) {
 
 // write queues fn and waits for its outcome. Once queued, a write runs even if
 // ctx ends, so that a client which goes away cannot leave a half-made batch.
-func (g *groupWriter) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+func (g *groupWriter) write(ctx context.Context, send bool, fn func(tx *gorm.DB) error) error {
+	req := &writeReq{ctx: ctx, send: send, fn: fn, done: make(chan error, 1)}
 	select {
 	case g.queue <- req:
 	case <-ctx.Done():
@@ -105,12 +120,16 @@ func (g *groupWriter) run() {
 
 // commit runs one batch. A write whose context already ended is skipped; a
 // write that fails rolls back to its savepoint; if the transaction itself
-// fails, every write in it gets that error.
+// fails, every write in it gets that error. Sends use the send cache; any
+// other write runs after the cache's changes are written and the cache is
+// emptied, and without it, so the next send reads what that write left.
 func (g *groupWriter) commit(batch []*writeReq) {
 	errs := make([]error, len(batch))
 	end := &commitWork{}
-	tx := g.db.WithContext(context.WithValue(context.Background(), commitWorkKey{}, end))
-	err := tx.Exec("BEGIN IMMEDIATE").Error
+	ctx := context.WithValue(context.Background(), commitWorkKey{}, end)
+	tx := g.db.WithContext(ctx)
+	cached := withCache(tx, g.cache)
+	err := g.exec("BEGIN IMMEDIATE")
 	for i, req := range batch {
 		if err != nil {
 			break
@@ -118,33 +137,56 @@ func (g *groupWriter) commit(batch []*writeReq) {
 		if errs[i] = req.ctx.Err(); errs[i] != nil {
 			continue
 		}
-		if err = tx.Exec("SAVEPOINT w").Error; err != nil {
+		if !req.send {
+			if err = g.cache.flush(tx); err != nil {
+				break
+			}
+			g.cache.reset()
+		}
+		if err = g.exec("SAVEPOINT w"); err != nil {
 			break
 		}
-		if errs[i] = runSafely(tx, req.fn); errs[i] != nil {
-			err = tx.Exec("ROLLBACK TO SAVEPOINT w").Error
+		if req.send {
+			errs[i] = runSafely(cached, req.fn)
+		} else {
+			errs[i] = runSafely(tx, req.fn)
 		}
+		if errs[i] != nil {
+			g.cache.rollback()
+			err = g.exec("ROLLBACK TO SAVEPOINT w")
+		}
+		g.cache.keep()
 		if err == nil {
 			// Released at once: nested savepoints make SQLite track every
 			// level on each page it writes.
-			err = tx.Exec("RELEASE SAVEPOINT w").Error
+			err = g.exec("RELEASE SAVEPOINT w")
 		}
 	}
 	if err == nil {
-		err = end.run(tx)
+		err = g.cache.flush(tx)
 	}
 	if err == nil {
-		err = tx.Exec("COMMIT").Error
+		err = end.run(cached)
+	}
+	if err == nil {
+		err = g.exec("COMMIT")
 	}
 	if err != nil {
-		tx.Exec("ROLLBACK") // fails harmlessly when no transaction is open
+		_ = g.exec("ROLLBACK") // fails harmlessly when no transaction is open
+		g.cache.reset()        // its pending changes were rolled back with it
 	}
+	g.cache.trim()
 	for i, req := range batch {
 		if err != nil && errs[i] == nil {
 			errs[i] = err
 		}
 		req.done <- errs[i]
 	}
+}
+
+func (g *groupWriter) exec(stmt string) error {
+	_, err := g.stmts[stmt].Exec()
+	return err
 }
 
 // runSafely runs fn, turning a panic into an error so one bad write cannot
@@ -163,6 +205,9 @@ func (g *groupWriter) close() {
 	g.once.Do(func() {
 		close(g.stop)
 		g.wg.Wait()
+		for _, st := range g.stmts {
+			st.Close()
+		}
 		g.conn.Close()
 	})
 }

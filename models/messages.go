@@ -47,7 +47,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64 || !printable(*in.ReplyTo)) {
 		return nil, false, invalidf("reply_to is not a message of this room")
 	}
-	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
+	err = c.send(ctx, roomID, func(t *txEvents, room *Room) error {
 		s, err := loadStanding(t.tx, room, actor)
 		if err != nil {
 			return err
@@ -123,6 +123,9 @@ func (c *Chat) prune(tx *gorm.DB, roomID string) error {
 	res := tx.Model(&Room{}).Where("id = ? AND oldest_seq < ?", roomID, oldest).Update("oldest_seq", oldest)
 	if res.Error != nil || res.RowsAffected == 0 {
 		return res.Error // nothing fell out since the last prune
+	}
+	if c := cacheOf(tx); c != nil {
+		c.setOldest(roomID, oldest)
 	}
 	if err := tx.Where("room_id = ? AND seq < ?", roomID, oldest).Delete(&Message{}).Error; err != nil {
 		return err

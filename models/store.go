@@ -227,7 +227,7 @@ func (s *Store) SetMaxPages(ctx context.Context, n int64) (int64, error) {
 	if n > 0 {
 		q = fmt.Sprintf("PRAGMA max_page_count = %d", n)
 	}
-	err := s.group.write(ctx, func(tx *gorm.DB) error { return tx.Raw(q).Scan(&got).Error })
+	err := s.group.write(ctx, false, func(tx *gorm.DB) error { return tx.Raw(q).Scan(&got).Error })
 	return got, err
 }
 
@@ -245,9 +245,19 @@ func (s *Store) PageCount(ctx context.Context) (int64, error) {
 // the single writer connection; on PostgreSQL the use case serialises per room
 // by locking the room's row (see lockRoom).
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.writeWith(ctx, false, fn)
+}
+
+// writeSend is write for a send, which on SQLite may use the writer's send
+// cache (see sendCache).
+func (s *Store) writeSend(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.writeWith(ctx, true, fn)
+}
+
+func (s *Store) writeWith(ctx context.Context, send bool, fn func(tx *gorm.DB) error) error {
 	var err error
 	if s.group != nil {
-		err = storeErr(s.group.write(ctx, fn))
+		err = storeErr(s.group.write(ctx, send, fn))
 	} else {
 		err = storeErr(s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return withCommitWork(tx, fn) }))
 	}
@@ -320,16 +330,20 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 // transaction ends, so every write to one room is serialised and checks made
 // after it see every change committed before. On SQLite the IMMEDIATE
 // transaction already holds the database's write lock.
+// In a send on the SQLite writer, the room comes from the send cache.
 func (s *Store) lockRoom(tx *gorm.DB, id string) (*Room, error) {
-	var r Room
-	q := tx.Where("id = ? AND closed_at IS NULL", id)
-	if s.pg {
-		q = q.Clauses(lockingClause)
+	load := func() (*Room, error) {
+		var r Room
+		q := tx.Where("id = ? AND closed_at IS NULL", id)
+		if s.pg {
+			q = q.Clauses(lockingClause)
+		}
+		return &r, q.Take(&r).Error
 	}
-	if err := q.Take(&r).Error; err != nil {
-		return nil, err
+	if c := cacheOf(tx); c != nil {
+		return c.room(id, load)
 	}
-	return &r, nil
+	return load()
 }
 
 var lockingClause = clause.Locking{Strength: "UPDATE"}

@@ -1,0 +1,180 @@
+package models
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
+
+// sendCache is what the SQLite writer remembers between sends, so that a send
+// does not read its room and its sender's standing, nor bump the room's seq
+// and the sender's flood bucket, with four statements each time.
+//
+// It is safe because of who may touch it: only the writer goroutine, and the
+// writer is the only connection that writes the database. A send reads and
+// changes the cache instead of the rows; every other write (join, mute, ban,
+// lock, edit, close…) first writes the cache's pending changes to the rows and
+// empties the cache, runs against the database, and empties it again, so the
+// next send reads the rows afresh. A rule is therefore never checked against
+// anything but the latest committed or in-transaction state.
+//
+// Changes a send makes are kept in an undo log until its savepoint is
+// released; a send rolled back to its savepoint undoes them, and a
+// transaction that fails empties the cache with its pending changes, as the
+// database dropped them too. Pending changes are written once per room (seq)
+// and once per sender (flood bucket) at the end of the transaction.
+type sendCache struct {
+	rooms    map[string]*Room
+	standing map[standingKey]*standingRow
+	// dirtyRooms and dirtyLimits are rows whose cached last_seq or send
+	// limit the database does not have yet.
+	dirtyRooms  map[string]bool
+	dirtyLimits map[standingKey]bool
+	undo        []func()
+}
+
+type standingKey struct{ room, user string }
+
+// maxCachedStandings bounds the cache: past it, the cache starts over at the
+// end of the next transaction.
+const maxCachedStandings = 10000
+
+type sendCacheKey struct{}
+
+func newSendCache() *sendCache {
+	c := &sendCache{}
+	c.reset()
+	return c
+}
+
+// cacheOf returns the send cache tx may use, or nil.
+func cacheOf(tx *gorm.DB) *sendCache {
+	c, _ := tx.Statement.Context.Value(sendCacheKey{}).(*sendCache)
+	return c
+}
+
+func withCache(tx *gorm.DB, c *sendCache) *gorm.DB {
+	return tx.WithContext(context.WithValue(tx.Statement.Context, sendCacheKey{}, c))
+}
+
+// reset forgets everything, pending changes included.
+func (c *sendCache) reset() {
+	c.rooms = map[string]*Room{}
+	c.standing = map[standingKey]*standingRow{}
+	c.dirtyRooms = map[string]bool{}
+	c.dirtyLimits = map[standingKey]bool{}
+	c.undo = c.undo[:0]
+}
+
+// flush writes the pending changes to the rows.
+func (c *sendCache) flush(tx *gorm.DB) error {
+	for id := range c.dirtyRooms {
+		if err := tx.Exec("UPDATE rooms SET last_seq = ? WHERE id = ?", c.rooms[id].LastSeq, id).Error; err != nil {
+			return err
+		}
+	}
+	for k := range c.dirtyLimits {
+		r := c.standing[k]
+		err := tx.Exec(`INSERT INTO send_limits (room_id, user_id, last_post_at, tokens, tokens_at) VALUES (?, ?, ?, ?, ?)
+ ON CONFLICT (room_id, user_id) DO UPDATE SET last_post_at = excluded.last_post_at, tokens = excluded.tokens, tokens_at = excluded.tokens_at`,
+			k.room, k.user, *r.LLastPost, *r.LTokens, *r.LTokensAt).Error
+		if err != nil {
+			return err
+		}
+	}
+	clear(c.dirtyRooms)
+	clear(c.dirtyLimits)
+	c.undo = c.undo[:0]
+	return nil
+}
+
+// keep ends a send that succeeded: its changes can no longer be undone alone.
+func (c *sendCache) keep() { c.undo = c.undo[:0] }
+
+// rollback undoes the changes of the send in progress, newest first.
+func (c *sendCache) rollback() {
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		c.undo[i]()
+	}
+	c.undo = c.undo[:0]
+}
+
+// room returns the cached open room id, reading it with load on a miss.
+func (c *sendCache) room(id string, load func() (*Room, error)) (*Room, error) {
+	if r, ok := c.rooms[id]; ok {
+		return r, nil
+	}
+	r, err := load()
+	if err != nil {
+		return nil, err
+	}
+	c.rooms[id] = r
+	return r, nil
+}
+
+// nextSeq takes the room's next seq; the row gets it at flush.
+func (c *sendCache) nextSeq(id string) (int64, bool) {
+	r, ok := c.rooms[id]
+	if !ok {
+		return 0, false
+	}
+	prev, wasDirty := r.LastSeq, c.dirtyRooms[id]
+	c.undo = append(c.undo, func() { r.LastSeq = prev; setOrDelete(c.dirtyRooms, id, wasDirty) })
+	r.LastSeq++
+	c.dirtyRooms[id] = true
+	return r.LastSeq, true
+}
+
+// setOldest follows a prune of the room.
+func (c *sendCache) setOldest(id string, oldest int64) {
+	if r, ok := c.rooms[id]; ok {
+		r.OldestSeq = oldest
+	}
+}
+
+// standingRow returns the cached rows of user in room, reading them with load
+// on a miss.
+func (c *sendCache) standingRow(room, user string, load func() (*standingRow, error)) (*standingRow, error) {
+	k := standingKey{room, user}
+	if r, ok := c.standing[k]; ok {
+		return r, nil
+	}
+	r, err := load()
+	if err != nil {
+		return nil, err
+	}
+	c.standing[k] = r
+	return r, nil
+}
+
+// setLimit records a post in the user's flood bucket; the row gets it at flush.
+func (c *sendCache) setLimit(l SendLimit) bool {
+	k := standingKey{l.RoomID, l.UserID}
+	r, ok := c.standing[k]
+	if !ok {
+		return false
+	}
+	prev, wasDirty := *r, c.dirtyLimits[k]
+	c.undo = append(c.undo, func() { *r = prev; setOrDelete(c.dirtyLimits, k, wasDirty) })
+	user, last, tokens, at := l.UserID, l.LastPostAt, l.Tokens, l.TokensAt
+	r.LUserID, r.LLastPost, r.LTokens, r.LTokensAt = &user, &last, &tokens, &at
+	c.dirtyLimits[k] = true
+	return true
+}
+
+// setOrDelete keeps a set's keys to its true members.
+func setOrDelete[K comparable](set map[K]bool, k K, in bool) {
+	if in {
+		set[k] = true
+	} else {
+		delete(set, k)
+	}
+}
+
+// trim starts over when the cache has grown past its bound; call it only
+// after flush.
+func (c *sendCache) trim() {
+	if len(c.standing) > maxCachedStandings {
+		c.reset()
+	}
+}
