@@ -74,13 +74,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	defer store.Close()
 	metrics := handlers.NewMetrics()
+	store.Observe(metrics)
 	hub, err := pickBroadcaster(cfg, broadcast.NewMemory(handlers.EventSource{Store: store}, log), log)
 	if err != nil {
 		return err
 	}
 	defer hub.Close()
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
-		models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate})
+		models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate,
+			Observer: metrics})
 	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier(ctx, cfg, secret, log),
 		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, Stream: handlers.StreamOptions{Heartbeat: cfg.Heartbeat},
 		LiveKit:   handlers.LiveKitConfig{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},

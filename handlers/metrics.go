@@ -7,6 +7,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/resonate/resonate-chat/models"
 )
 
 // Metrics are the server's Prometheus metrics, on a registry of their own so
@@ -20,7 +22,15 @@ type Metrics struct {
 	PublishErrors  prometheus.Counter
 	requests       *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
+	sendSeconds    *prometheus.HistogramVec
+	storeSeconds   *prometheus.HistogramVec
+	commitSeconds  prometheus.Histogram
+	commitWrites   prometheus.Histogram
 }
+
+// latencyBuckets run from 100 µs to 3.3 s: a send is a fraction of a
+// millisecond when all is well, seconds when the database is in trouble.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 16)
 
 // NewMetrics registers the metrics and Go's runtime collectors.
 func NewMetrics() *Metrics {
@@ -37,8 +47,19 @@ func NewMetrics() *Metrics {
 		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chat_http_request_duration_seconds",
 			Help: "HTTP request latency by route template; the stream route is left out.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)},
 			[]string{"method", "route"}),
+		sendSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chat_send_duration_seconds",
+			Help: "Sends, from the use case's call to its outcome (accepted, refused, failed).", Buckets: latencyBuckets},
+			[]string{"outcome"}),
+		storeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chat_store_duration_seconds",
+			Help: "Store transactions of the use cases by op (write: waiting for the SQLite writer included; read).", Buckets: latencyBuckets},
+			[]string{"op"}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_store_group_commit_duration_seconds",
+			Help: "Transactions of the SQLite writer, BEGIN to COMMIT.", Buckets: latencyBuckets}),
+		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_store_group_commit_writes",
+			Help: "Writes sharing one transaction of the SQLite writer.", Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
 	}
 	r.MustRegister(m.OpenStreams, m.Published, m.Delivered, m.SlowDrops, m.PublishErrors, m.requests, m.requestSeconds,
+		m.sendSeconds, m.storeSeconds, m.commitSeconds, m.commitWrites,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -56,4 +77,22 @@ func (m *Metrics) observe(c *gin.Context) {
 	if route != streamRoute {
 		m.requestSeconds.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
 	}
+}
+
+var _ models.Observer = (*Metrics)(nil)
+
+// SendDone implements models.Observer.
+func (m *Metrics) SendDone(d time.Duration, outcome string) {
+	m.sendSeconds.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// StoreDone implements models.Observer.
+func (m *Metrics) StoreDone(op string, d time.Duration) {
+	m.storeSeconds.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// GroupCommit implements models.Observer.
+func (m *Metrics) GroupCommit(d time.Duration, writes int) {
+	m.commitSeconds.Observe(d.Seconds())
+	m.commitWrites.Observe(float64(writes))
 }

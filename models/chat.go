@@ -20,6 +20,8 @@ type Options struct {
 	MaxMessageLength int
 	// SendRate is the per-user, per-room flood limit.
 	SendRate Rate
+	// Observer hears how long sends take; nil for none.
+	Observer Observer
 }
 
 // Chat holds the use cases. Each one loads what it needs, checks the rules and
@@ -33,6 +35,9 @@ type Chat struct {
 
 // NewChat returns the use cases over store.
 func NewChat(store *Store, encode Encoder, notify Notifier, opts Options) *Chat {
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
 	return &Chat{store: store, encode: encode, notify: notify, opts: opts}
 }
 

@@ -40,11 +40,12 @@ type groupWriter struct {
 	// conn: through gorm they cost more than the statements they wrap.
 	stmts map[string]*sql.Stmt
 	// cache is owned by the writer goroutine, like conn.
-	cache *sendCache
-	queue chan *writeReq
-	stop  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
+	cache    *sendCache
+	observer Observer
+	queue    chan *writeReq
+	stop     chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
 }
 
 func newGroupWriter(pool *sql.DB) (*groupWriter, error) {
@@ -66,7 +67,7 @@ func newGroupWriter(pool *sql.DB) (*groupWriter, error) {
 		conn.Close()
 		return nil, err
 	}
-	g := &groupWriter{db: db, conn: conn, stmts: map[string]*sql.Stmt{}, cache: newSendCache(),
+	g := &groupWriter{db: db, conn: conn, stmts: map[string]*sql.Stmt{}, cache: newSendCache(), observer: nopObserver{},
 		queue: make(chan *writeReq, maxBatch), stop: make(chan struct{})}
 	for _, q := range []string{"BEGIN IMMEDIATE", "SAVEPOINT w", "ROLLBACK TO SAVEPOINT w", "RELEASE SAVEPOINT w", "COMMIT", "ROLLBACK"} {
 		st, err := conn.PrepareContext(context.Background(), q)
@@ -124,6 +125,7 @@ func (g *groupWriter) run() {
 // other write runs after the cache's changes are written and the cache is
 // emptied, and without it, so the next send reads what that write left.
 func (g *groupWriter) commit(batch []*writeReq) {
+	start := time.Now()
 	errs := make([]error, len(batch))
 	end := &commitWork{}
 	ctx := context.WithValue(context.Background(), commitWorkKey{}, end)
@@ -176,6 +178,7 @@ func (g *groupWriter) commit(batch []*writeReq) {
 		g.cache.reset()        // its pending changes were rolled back with it
 	}
 	g.cache.trim()
+	g.observer.GroupCommit(time.Since(start), len(batch))
 	for i, req := range batch {
 		if err != nil && errs[i] == nil {
 			errs[i] = err

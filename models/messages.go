@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"time"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -35,6 +36,7 @@ func printable(s string) bool {
 // room returns the original (created=false) and emits nothing; the same client
 // id with other content is ErrConflict.
 func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInput) (msg *Message, created bool, err error) {
+	defer func(start time.Time) { c.opts.Observer.SendDone(time.Since(start), outcome(err)) }(time.Now())
 	content, err := NormalizeContent(in.Content, c.opts.MaxMessageLength)
 	if err != nil {
 		return nil, false, err

@@ -36,6 +36,17 @@ type Store struct {
 	checkpoints *checkpointer
 	// health remembers how the last writes went, for /readyz.
 	health writeHealth
+	// observer is set once, before the store is used (see Observe).
+	observer Observer
+}
+
+// Observe makes o hear how long the store's transactions take. Call it before
+// the store is used.
+func (s *Store) Observe(o Observer) {
+	s.observer = o
+	if s.group != nil {
+		s.group.observer = o
+	}
 }
 
 // writeFailWindow is how long a failed write keeps /readyz false unless a
@@ -135,7 +146,7 @@ func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite checkpointer: %w", err)
 	}
 	ck.SetMaxOpenConns(1)
-	return &Store{w: w, r: r, group: group, checkpoints: newCheckpointer(ck)}, nil
+	return &Store{w: w, r: r, group: group, checkpoints: newCheckpointer(ck), observer: nopObserver{}}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
@@ -153,7 +164,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		sdb.Close()
 		return nil, err
 	}
-	return &Store{w: db, r: db, pg: true}, nil
+	return &Store{w: db, r: db, pg: true, observer: nopObserver{}}, nil
 }
 
 func migrate(ctx context.Context, dialect goose.Dialect, db *sql.DB, locker lock.SessionLocker) error {
@@ -255,6 +266,7 @@ func (s *Store) writeSend(ctx context.Context, fn func(tx *gorm.DB) error) error
 }
 
 func (s *Store) writeWith(ctx context.Context, send bool, fn func(tx *gorm.DB) error) error {
+	defer func(start time.Time) { s.observer.StoreDone("write", time.Since(start)) }(time.Now())
 	var err error
 	if s.group != nil {
 		err = storeErr(s.group.write(ctx, send, fn))
@@ -268,6 +280,7 @@ func (s *Store) writeWith(ctx context.Context, send bool, fn func(tx *gorm.DB) e
 // read runs fn in one read transaction, so that everything it reads is one
 // consistent snapshot.
 func (s *Store) read(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	defer func(start time.Time) { s.observer.StoreDone("read", time.Since(start)) }(time.Now())
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.pg {
 		opts.Isolation = sql.LevelRepeatableRead

@@ -37,20 +37,6 @@ func streamCode(st *Stream) string {
 	return st.Problem.Code
 }
 
-// metric reads one sample of the server's /metrics.
-func metric(t *testing.T, s *Server, name string) float64 {
-	t.Helper()
-	r := s.as(t, "anon", "").Do("GET", "/metrics", nil)
-	for _, line := range strings.Split(string(r.Body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	t.Fatalf("no %s in /metrics", name)
-	return 0
-}
-
 // A user may hold a bounded number of streams; the next one is a 429 until
 // one closes.
 func TestAbuseStreamsPerUser(t *testing.T) {
@@ -130,7 +116,7 @@ func TestAbuseStreamsTotal(t *testing.T) {
 	b.Stream(room)
 	st := c.Stream(room)
 	wantRateLimited(t, st.Status, st.Header, streamCode(st))
-	if got := metric(t, s, "chat_open_streams"); got != 2 {
+	if got := coreMetric(t, s, "chat_open_streams"); got != 2 {
 		t.Fatalf("chat_open_streams %v, want 2", got)
 	}
 }
@@ -202,14 +188,14 @@ func TestAbuseStalledReaderCutOff(t *testing.T) {
 	room := coreRoom(t, alice, bob, eve)
 	healthy := bob.Stream(room)
 	dialStalled(t, s, eve.Token, room)
-	waitFor(t, 5*time.Second, "both streams", func() bool { return metric(t, s, "chat_open_streams") == 2 })
+	waitFor(t, 5*time.Second, "both streams", func() bool { return coreMetric(t, s, "chat_open_streams") == 2 })
 
 	// Post until the stalled stream is gone: its socket buffers fill, a
 	// write blocks, and the deadline ends it.
 	content := strings.Repeat("🐌", 2000) // 8 KB a message
 	sent := 0
 	start := time.Now()
-	for metric(t, s, "chat_open_streams") == 2 {
+	for coreMetric(t, s, "chat_open_streams") == 2 {
 		if time.Since(start) > 60*time.Second {
 			t.Fatalf("the stalled stream is still open after %d messages", sent)
 		}
@@ -225,7 +211,7 @@ func TestAbuseStalledReaderCutOff(t *testing.T) {
 		sent += 8
 	}
 	t.Logf("the stalled reader was cut off after %d messages (%s)", sent, time.Since(start).Round(time.Millisecond))
-	if drops := metric(t, s, "chat_slow_subscriber_disconnects_total"); drops != 0 {
+	if drops := coreMetric(t, s, "chat_slow_subscriber_disconnects_total"); drops != 0 {
 		t.Fatalf("%v slow-subscriber drops: the queue ended it, not the write deadline", drops)
 	}
 	// The healthy stream got every message, in order, meanwhile.

@@ -116,12 +116,14 @@ func (s *Server) start(t testing.TB, o Options) {
 		t.Fatalf("open store: %v", err)
 	}
 	metrics := handlers.NewMetrics()
+	store.Observe(metrics)
 	hub := broadcast.NewMemory(handlers.EventSource{Store: store}, log)
 	if o.Queue > 0 {
 		hub.SetQueue(o.Queue)
 	}
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
-		models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate})
+		models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate,
+			Observer: metrics})
 	verifier := handlers.NewChain(append([]handlers.Verifier{handlers.NewHS256(s.Secret)}, o.Verifiers...)...)
 	deps := handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier,
 		Tickets: handlers.NewTickets(s.Secret).WithTTL(o.TicketTTL), Metrics: metrics, Log: log,
