@@ -146,7 +146,7 @@ func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite checkpointer: %w", err)
 	}
 	ck.SetMaxOpenConns(1)
-	return &Store{w: w, r: r, group: group, checkpoints: newCheckpointer(ck), observer: nopObserver{}}, nil
+	return &Store{w: w, r: r, group: group, checkpoints: newCheckpointer(ck, &group.commits), observer: nopObserver{}}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*Store, error) {
