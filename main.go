@@ -117,6 +117,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		log.Warn("shutdown budget ran out; closing connections", "err", err)
 		hs.Close()
 	}
+	if err := srv.WaitStreams(sctx); err != nil {
+		log.Warn("shutdown budget ran out with streams still open", "err", err)
+	}
 	if internal != nil {
 		internal.Close() // operators' requests (a 30 s profile) must not hold up the exit
 	}

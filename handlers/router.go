@@ -81,6 +81,7 @@ type Server struct {
 	http.Handler
 	quit     chan struct{}
 	quitOnce sync.Once
+	streams  sync.WaitGroup
 	// Internal serves the operational routes when Deps.Exposure.Internal is
 	// set, for a listener of its own; nil otherwise.
 	Internal http.Handler
@@ -90,6 +91,20 @@ type Server struct {
 // and refuses no new request: call it when http.Server.Shutdown starts, which
 // otherwise waits for streams that never end.
 func (s *Server) StopStreams() { s.quitOnce.Do(func() { close(s.quit) }) }
+
+// WaitStreams waits until every stream has ended, or ctx ends. Streams run on
+// connections net/http has handed over, so http.Server.Shutdown does not wait
+// for them: call this after it, with what is left of the budget.
+func (s *Server) WaitStreams(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.streams.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // New builds the router.
 func New(d Deps) *Server {
@@ -144,7 +159,7 @@ func New(d Deps) *Server {
 	rooms := roomHandlers{chat: d.Chat}
 	msgs := messageHandlers{chat: d.Chat}
 	mod := moderationHandlers{chat: d.Chat}
-	st := &streamHandlers{chat: d.Chat, log: d.Store, hub: d.Broadcaster, tickets: d.Tickets, m: d.Metrics, opts: d.Stream, quit: srv.quit,
+	st := &streamHandlers{chat: d.Chat, log: d.Store, hub: d.Broadcaster, tickets: d.Tickets, m: d.Metrics, opts: d.Stream, quit: srv.quit, hangups: newHangups(), streams: &srv.streams,
 		gate: newStreamGate(d.Limits)}
 
 	v1 := r.Group("/api/v1", authenticate(d.Verifier, d.Tickets, newAuthGuard(d.Limits.AuthFailures, nil)))

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -49,6 +51,10 @@ type streamHandlers struct {
 	opts    StreamOptions
 	quit    <-chan struct{}
 	gate    *streamGate
+	hangups *hangups
+	// streams counts the open streams, which net/http no longer tracks once
+	// it has handed their connections over.
+	streams *sync.WaitGroup
 }
 
 // streamTicket godoc
@@ -114,114 +120,111 @@ func (h *streamHandlers) stream(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	defer leave()
 	authHead, err := h.chat.OpenStream(ctx, id.Actor, room)
 	if err != nil {
+		leave()
 		fail(c, err)
 		return
 	}
 	sub, err := h.hub.Subscribe(ctx, room)
 	if err != nil {
+		leave()
 		fail(c, err)
 		return
 	}
-	defer sub.Close()
-	// A dropped subscriber often ends on its write deadline rather than in the
-	// Done case below (it is stuck writing), so count the drop on every exit.
-	defer func() {
-		if errors.Is(sub.Err(), broadcast.ErrSlow) {
-			h.m.SlowDrops.Inc()
-		}
-	}()
-	h.m.OpenStreams.Inc()
-	defer h.m.OpenStreams.Dec()
-
-	s := &sse{c: c, rc: http.NewResponseController(c.Writer), timeout: h.opts.WriteTimeout, room: room,
-		user: id.Actor.UserID, authHead: authHead, m: h.m, interval: h.opts.FlushInterval}
-	hd := c.Writer.Header()
-	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "no-cache, no-store") // no-cache for proxies that know SSE, no-store as every authenticated answer
-	hd.Set("X-Accel-Buffering", "no")
-	c.Status(http.StatusOK)
-	if s.write(broadcast.Retry(h.opts.Retry.Milliseconds())) != nil {
+	conn, err := takeOver(c, h.opts.WriteTimeout)
+	if err != nil {
+		sub.Close()
+		leave()
+		fail(c, err)
 		return
 	}
+	s := &sse{conn: conn, timeout: h.opts.WriteTimeout, room: room, user: id.Actor.UserID, authHead: authHead, m: h.m,
+		log: logger(c), interval: h.opts.FlushInterval}
+	gone, unwatch := h.hangups.watch(conn)
+	h.m.OpenStreams.Inc()
+	h.streams.Add(1)
+	started := time.Now()
+	end := func(why streamEnd) {
+		sub.Close()
+		unwatch()
+		_ = conn.Close()
+		leave()
+		h.m.OpenStreams.Dec()
+		// A dropped subscriber often ends on its write deadline rather than
+		// on Done (it is stuck writing), so count the drop on every end.
+		if errors.Is(sub.Err(), broadcast.ErrSlow) {
+			h.m.SlowDrops.Inc()
+			why = endDropped
+		}
+		s.log.Info("stream ended", "room", room, "reason", string(why), "duration", time.Since(started), "last_seq", s.last)
+		h.streams.Done()
+	}
+	if s.write(broadcast.Retry(h.opts.Retry.Milliseconds())) != nil {
+		end(endWrite)
+		return
+	}
+	l := &loop{sub: sub, quit: h.quit, hangup: gone, heartbeat: h.opts.Heartbeat}
+	if !id.Expires.IsZero() {
+		l.deadlines.expiry = id.Expires
+	}
 	ended, err := s.replay(ctx, h.log, resume)
-	var closing <-chan time.Time
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		// The room closed while the stream was opening. Its room.closed is
 		// on the subscription unless it was published before the
 		// subscription began: pass it on if it comes, and end either way.
-		closing = time.After(closeGrace)
+		l.deadlines.closing = time.Now().Add(closeGrace)
 	case err != nil:
-		logger(c).Info("stream replay ended", "room", room, "err", err)
+		s.log.Info("stream replay ended", "room", room, "err", err)
+		end(endWrite)
 		return
 	case ended:
+		end(endRoom)
 		return
 	}
-	heartbeat := time.NewTicker(h.opts.Heartbeat)
-	defer heartbeat.Stop()
-	expiry := time.NewTimer(time.Until(id.Expires))
-	defer expiry.Stop()
-	// flushC is set while a flush is due; meanwhile the stream does not
-	// wake for events, which queue up and go out together when it fires.
-	var flushC <-chan time.Time
-	flushTimer := time.NewTimer(time.Hour)
-	flushTimer.Stop()
-	defer flushTimer.Stop()
-	done, events := ctx.Done(), sub.Events()
-	for {
-		wake := events
-		if flushC != nil {
-			wake = nil
-		}
-		select {
-		case <-done:
-			return
-		case <-h.quit:
-			_ = s.write(broadcast.Retry(shutdownRetry.Milliseconds()))
-			return
-		case <-sub.Done():
-			return
-		case <-closing:
-			return
-		case <-expiry.C:
-			_ = s.local(models.EventAuthExpired, nil)
-			return
-		case <-heartbeat.C:
-			if s.write(broadcast.Comment("ping")) != nil {
-				return
+	// The request is over for net/http and gin; the stream goes on in a
+	// goroutine of its own, which starts with a small stack.
+	go func() {
+		why := endWrite
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("stream panicked", "room", room, "panic", r)
 			}
-		case <-flushC:
-			n, ended, err := s.live(nil, events)
-			if err == nil {
-				err = s.flush()
-			}
-			if ended || err != nil {
-				return
-			}
-			// While the room stays busy, keep sleeping through events and
-			// write them once per interval; an empty interval ends that.
-			flushC = nil
-			if n > 0 {
-				flushTimer.Reset(s.interval)
-				flushC = flushTimer.C
-			}
-		case ev := <-wake:
-			_, ended, err := s.live(ev, events)
-			if ended || err != nil {
-				_ = s.flush()
-				return
-			}
-			if wait := s.flushDue(); wait > 0 {
-				flushTimer.Reset(wait)
-				flushC = flushTimer.C
-			} else if s.flush() != nil {
-				return
-			}
-		}
+			end(why)
+		}()
+		why = s.run(l)
+	}()
+}
+
+// takeOver takes the stream's connection from net/http and writes the
+// response head on it: the stream then needs neither net/http's per
+// connection reader goroutine nor its buffers. The head carries the headers
+// the middleware set; the body is the rest of the connection.
+func takeOver(c *gin.Context, timeout time.Duration) (net.Conn, error) {
+	if c.Request.ProtoMajor != 1 {
+		return nil, models.WithDetail(models.ErrInvalid, "streams need HTTP/1.1")
 	}
+	conn, rw, err := http.NewResponseController(c.Writer).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	hd := c.Writer.Header().Clone()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-cache, no-store") // no-cache for proxies that know SSE, no-store as every authenticated answer
+	hd.Set("X-Accel-Buffering", "no")
+	hd.Set("Connection", "close") // the body ends with the connection
+	hd.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	w := rw.Writer
+	_, _ = w.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = hd.Write(w)
+	_, _ = w.WriteString("\r\n")
+	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+	if err := w.Flush(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // resumePoint reads Last-Event-ID, or else ?last_event_id=; nil for none.

@@ -196,11 +196,25 @@ func coreOpenStalled(t *testing.T, s *Server, token, room string) net.Conn {
 	t.Cleanup(func() { conn.Close() })
 	fmt.Fprintf(conn, "GET /api/v1/rooms/%s/events HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n", room, token)
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	line, err := bufio.NewReaderSize(conn, 16).ReadString('\n')
+	line, err := coreReadUntil(conn, "\n")
 	if err != nil || !strings.Contains(line, " 200 ") {
 		t.Fatalf("stalled stream: got %q, %v; want 200", line, err)
 	}
 	return conn
+}
+
+// coreReadUntil reads conn a byte at a time, so that nothing after end is
+// consumed, up to and including end.
+func coreReadUntil(conn net.Conn, end string) (string, error) {
+	var got strings.Builder
+	b := make([]byte, 1)
+	for !strings.HasSuffix(got.String(), end) {
+		if _, err := conn.Read(b); err != nil {
+			return got.String(), err
+		}
+		got.WriteByte(b[0])
+	}
+	return got.String(), nil
 }
 
 // coreReadToEOF reads conn until the server closes it.
@@ -208,4 +222,16 @@ func coreReadToEOF(conn net.Conn, timeout time.Duration) error {
 	_ = conn.SetReadDeadline(time.Now().Add(timeout))
 	_, err := io.Copy(io.Discard, conn)
 	return err
+}
+
+// coreHead reads the rest of a response head from conn (after the status
+// line coreOpenStalled read).
+func coreHead(t *testing.T, conn net.Conn) string {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	head, err := coreReadUntil(conn, "\r\n\r\n")
+	if err != nil {
+		t.Fatalf("response head: %v after %q", err, head)
+	}
+	return head
 }

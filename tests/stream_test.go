@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resonate/resonate-chat/api"
+	"github.com/resonate/resonate-chat/handlers"
 )
 
 // A subscriber that disconnects and comes back with its last seen id gets
@@ -293,5 +294,31 @@ func TestStreamShutdownEndsStreams(t *testing.T) {
 		if !st.Ended(2 * time.Second) {
 			t.Fatalf("stream %d: still open %s after Close, want ended within 2s", i, time.Since(start))
 		}
+	}
+}
+
+// A client that hangs up is noticed at once, not at the next heartbeat: its
+// stream slot is free for the reconnection. The response head, written by
+// the stream itself, carries what the middleware set.
+func TestStreamHangupFreesItsSlot(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, Options{Heartbeat: time.Minute, Limits: handlers.Limits{StreamsPerUser: 1}})
+	alice, bob := s.Client(t, "alice"), s.Client(t, "bob")
+	room := coreRoom(t, alice, bob)
+	for i := 0; i < 3; i++ {
+		conn := coreOpenStalled(t, s, bob.Token, room)
+		head := coreHead(t, conn)
+		for _, h := range []string{"Content-Type: text/event-stream", "X-Request-Id: ", "X-Content-Type-Options: nosniff", "Cache-Control: no-cache"} {
+			if !strings.Contains(head, h) {
+				t.Fatalf("stream response head lacks %q:\n%s", h, head)
+			}
+		}
+		waitFor(t, 2*time.Second, "one open stream", func() bool { return coreMetric(t, s, "chat_open_streams") == 1 })
+		conn.Close()
+		waitFor(t, 2*time.Second, "the hung-up stream to end", func() bool { return coreMetric(t, s, "chat_open_streams") == 0 })
+	}
+	st := bob.Stream(room)
+	if st.Status != http.StatusOK {
+		t.Fatalf("stream after three hang-ups: got %d, want 200", st.Status)
 	}
 }
