@@ -135,6 +135,9 @@ func (g *groupWriter) commit(batch []*writeReq) {
 	ctx := context.WithValue(context.Background(), commitWorkKey{}, end)
 	tx := g.db.WithContext(ctx)
 	cached := withCache(tx, g.cache)
+	// A write alone in its transaction needs no savepoint: if it fails, the
+	// transaction is rolled back instead.
+	solo, abandoned := len(batch) == 1, false
 	err := g.exec("BEGIN IMMEDIATE")
 	for i, req := range batch {
 		if err != nil {
@@ -149,32 +152,39 @@ func (g *groupWriter) commit(batch []*writeReq) {
 			}
 			g.cache.reset()
 		}
-		if err = g.exec("SAVEPOINT w"); err != nil {
-			break
+		if !solo {
+			if err = g.exec("SAVEPOINT w"); err != nil {
+				break
+			}
 		}
 		if req.send {
 			errs[i] = runSafely(cached, req.fn)
 		} else {
 			errs[i] = runSafely(tx, req.fn)
 		}
-		if errs[i] != nil {
+		switch {
+		case errs[i] != nil && solo:
+			g.cache.rollback()
+			err, abandoned = g.exec("ROLLBACK"), true
+			continue
+		case errs[i] != nil:
 			g.cache.rollback()
 			err = g.exec("ROLLBACK TO SAVEPOINT w")
 		}
 		g.cache.keep()
-		if err == nil {
+		if err == nil && !solo {
 			// Released at once: nested savepoints make SQLite track every
 			// level on each page it writes.
 			err = g.exec("RELEASE SAVEPOINT w")
 		}
 	}
-	if err == nil {
+	if err == nil && !abandoned {
 		err = g.cache.flush(tx)
 	}
-	if err == nil {
+	if err == nil && !abandoned {
 		err = end.run(cached)
 	}
-	if err == nil {
+	if err == nil && !abandoned {
 		err = g.exec("COMMIT")
 	}
 	if err != nil {

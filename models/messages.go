@@ -114,25 +114,28 @@ func senderName(s *standing) string {
 // the events from the oldest of them on; older rows are deleted. It runs once
 // per room at the end of a write transaction (see atCommit), so a group commit
 // of many sends to one room prunes it once.
+//
+// It runs after every send, so it is written in plain SQL: gorm's query
+// builder cost more than the statements.
 func (c *Chat) prune(tx *gorm.DB, roomID string) error {
 	var cutoff []int64
-	err := tx.Model(&Message{}).Where("room_id = ?", roomID).Order("seq DESC").
-		Offset(c.opts.HistoryLimit-1).Limit(1).Pluck("seq", &cutoff).Error
+	err := tx.Raw("SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?", roomID, c.opts.HistoryLimit-1).
+		Scan(&cutoff).Error
 	if err != nil || len(cutoff) == 0 {
 		return err
 	}
 	oldest := cutoff[0]
-	res := tx.Model(&Room{}).Where("id = ? AND oldest_seq < ?", roomID, oldest).Update("oldest_seq", oldest)
+	res := tx.Exec("UPDATE rooms SET oldest_seq = ? WHERE id = ? AND oldest_seq < ?", oldest, roomID, oldest)
 	if res.Error != nil || res.RowsAffected == 0 {
 		return res.Error // nothing fell out since the last prune
 	}
 	if c := cacheOf(tx); c != nil {
 		c.setOldest(roomID, oldest)
 	}
-	if err := tx.Where("room_id = ? AND seq < ?", roomID, oldest).Delete(&Message{}).Error; err != nil {
+	if err := tx.Exec("DELETE FROM messages WHERE room_id = ? AND seq < ?", roomID, oldest).Error; err != nil {
 		return err
 	}
-	return tx.Where("room_id = ? AND seq < ?", roomID, oldest).Delete(&EventRow{}).Error
+	return tx.Exec("DELETE FROM events WHERE room_id = ? AND seq < ?", roomID, oldest).Error
 }
 
 // HistoryQuery selects a page of history: the newest messages, those before a
