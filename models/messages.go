@@ -59,15 +59,16 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		}
 		if in.ClientID != nil {
 			var prev Message
-			err := t.tx.Where("room_id = ? AND sender_id = ? AND client_id = ?", roomID, actor.UserID, *in.ClientID).Take(&prev).Error
+			res := t.tx.Raw("SELECT * FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?", roomID, actor.UserID, *in.ClientID).
+				Scan(&prev)
 			switch {
-			case err == nil && (prev.Content == content || prev.IsDeleted):
+			case res.Error != nil:
+				return res.Error
+			case res.RowsAffected > 0 && (prev.Content == content || prev.IsDeleted):
 				msg = &prev
 				return nil
-			case err == nil:
+			case res.RowsAffected > 0:
 				return withDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
-			case !errors.Is(err, gorm.ErrRecordNotFound):
-				return err
 			}
 		}
 		if err := s.postCheck(c.opts.SendRate, true); err != nil {
@@ -88,7 +89,8 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		}
 		msg = &Message{ID: newID(), RoomID: roomID, Seq: seq, SenderID: actor.UserID, SenderName: senderName(s),
 			Content: content, CreatedAt: s.at, ReplyTo: in.ReplyTo, ClientID: in.ClientID}
-		if err := t.tx.Create(msg).Error; err != nil {
+		if err := t.tx.Exec(insertMessageSQL, msg.ID, msg.RoomID, msg.Seq, msg.SenderID, msg.SenderName, msg.Content, msg.CreatedAt,
+			msg.EditedAt, msg.ReplyTo, msg.IsDeleted, msg.ClientID).Error; err != nil {
 			return err
 		}
 		if err := s.recordPost(t.tx, c.opts.SendRate, true); err != nil {
