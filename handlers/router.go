@@ -31,9 +31,11 @@ type StreamOptions struct {
 	// WriteTimeout bounds each write to a stream: a reader that stops
 	// reading is cut off after it.
 	WriteTimeout time.Duration
-	// FlushInterval paces each stream's writes in a busy room: the first
+	// FlushInterval paces each stream's writes in a busy room, one with at
+	// least one event per interval over the last second: there, the first
 	// event after a quiet spell is written at once, the ones that follow
-	// within the interval together at its end. Negative turns pacing off.
+	// within the interval together at its end. In other rooms every event
+	// is written at once. Negative turns pacing off.
 	FlushInterval time.Duration
 }
 
@@ -47,7 +49,7 @@ const (
 	// ten seconds covers a mobile network's stall.
 	DefaultWriteTimeout = 10 * time.Second
 	// DefaultFlushInterval adds at most 15 ms to an event in a room busier
-	// than ~60 events a second, and in return writes a batch of them with
+	// than ~67 events a second, and in return writes a batch of them with
 	// one system call instead of one each: writes are most of a busy
 	// room's cost.
 	DefaultFlushInterval = 15 * time.Millisecond

@@ -161,7 +161,7 @@ func (t *txEvents) append(ev *Event) error {
 	ev.Data = data
 	row := EventRow{RoomID: ev.RoomID, Seq: ev.Seq, Type: ev.Type, Data: string(data), CreatedAt: ev.Time,
 		TargetID: optional(ev.TargetID), MessageID: optional(ev.MessageID)}
-	if err := t.tx.Exec(insertEventSQL, row.RoomID, row.Seq, row.Type, row.TargetID, row.MessageID, row.Data, row.CreatedAt).Error; err != nil {
+	if _, err := execSQL(t.tx, insertEventSQL, row.RoomID, row.Seq, row.Type, row.TargetID, row.MessageID, row.Data, row.CreatedAt); err != nil {
 		return err
 	}
 	t.evs = append(t.evs, ev)

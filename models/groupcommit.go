@@ -132,7 +132,7 @@ func (g *groupWriter) commit(batch []*writeReq) {
 	start := time.Now()
 	errs := make([]error, len(batch))
 	end := &commitWork{}
-	ctx := context.WithValue(context.Background(), commitWorkKey{}, end)
+	ctx := context.WithValue(context.WithValue(context.Background(), commitWorkKey{}, end), writerKey{}, g)
 	tx := g.db.WithContext(ctx)
 	cached := withCache(tx, g.cache)
 	// A write alone in its transaction needs no savepoint: if it fails, the
@@ -205,6 +205,79 @@ func (g *groupWriter) commit(batch []*writeReq) {
 func (g *groupWriter) exec(stmt string) error {
 	_, err := g.stmts[stmt].Exec()
 	return err
+}
+
+// stmt returns q prepared on the writer's connection, preparing it the first
+// time. Only the writer goroutine calls it.
+func (g *groupWriter) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := g.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := g.conn.PrepareContext(context.Background(), q)
+	if err != nil {
+		return nil, g.translate(err)
+	}
+	g.stmts[q] = st
+	return st, nil
+}
+
+// translate turns a driver error into gorm's (a duplicate key, say), as gorm
+// does for the statements it runs.
+func (g *groupWriter) translate(err error) error {
+	if t, ok := g.db.Dialector.(gorm.ErrorTranslator); ok {
+		return t.Translate(err)
+	}
+	return err
+}
+
+// writerKey marks a transaction of the SQLite writer.
+type writerKey struct{}
+
+// execSQL runs q in tx's transaction and says how many rows it changed. In a
+// transaction of the SQLite writer, q runs as a statement prepared once on
+// the writer's connection, past gorm: for the few statements every send runs,
+// gorm's building of the statement cost more than SQLite's running it.
+func execSQL(tx *gorm.DB, q string, args ...any) (int64, error) {
+	g, ok := tx.Statement.Context.Value(writerKey{}).(*groupWriter)
+	if !ok {
+		res := tx.Exec(q, args...)
+		return res.RowsAffected, res.Error
+	}
+	st, err := g.stmt(q)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.Exec(args...)
+	if err != nil {
+		return 0, g.translate(err)
+	}
+	return res.RowsAffected()
+}
+
+// queryInt64s is execSQL for a query of one integer column.
+func queryInt64s(tx *gorm.DB, q string, args ...any) ([]int64, error) {
+	var out []int64
+	g, ok := tx.Statement.Context.Value(writerKey{}).(*groupWriter)
+	if !ok {
+		return out, tx.Raw(q, args...).Scan(&out).Error
+	}
+	st, err := g.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.Query(args...)
+	if err != nil {
+		return nil, g.translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // runSafely runs fn, turning a panic into an error so one bad write cannot

@@ -89,8 +89,8 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		}
 		msg = &Message{ID: newID(), RoomID: roomID, Seq: seq, SenderID: actor.UserID, SenderName: senderName(s),
 			Content: content, CreatedAt: s.at, ReplyTo: in.ReplyTo, ClientID: in.ClientID}
-		if err := t.tx.Exec(insertMessageSQL, msg.ID, msg.RoomID, msg.Seq, msg.SenderID, msg.SenderName, msg.Content, msg.CreatedAt,
-			msg.EditedAt, msg.ReplyTo, msg.IsDeleted, msg.ClientID).Error; err != nil {
+		if _, err := execSQL(t.tx, insertMessageSQL, msg.ID, msg.RoomID, msg.Seq, msg.SenderID, msg.SenderName, msg.Content, msg.CreatedAt,
+			msg.EditedAt, msg.ReplyTo, msg.IsDeleted, msg.ClientID); err != nil {
 			return err
 		}
 		if err := s.recordPost(t.tx, c.opts.SendRate, true); err != nil {
@@ -117,27 +117,25 @@ func senderName(s *standing) string {
 // per room at the end of a write transaction (see atCommit), so a group commit
 // of many sends to one room prunes it once.
 //
-// It runs after every send, so it is written in plain SQL: gorm's query
-// builder cost more than the statements.
+// It runs after every send, so it is written in plain SQL (see execSQL).
 func (c *Chat) prune(tx *gorm.DB, roomID string) error {
-	var cutoff []int64
-	err := tx.Raw("SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?", roomID, c.opts.HistoryLimit-1).
-		Scan(&cutoff).Error
+	cutoff, err := queryInt64s(tx, "SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?", roomID, c.opts.HistoryLimit-1)
 	if err != nil || len(cutoff) == 0 {
 		return err
 	}
 	oldest := cutoff[0]
-	res := tx.Exec("UPDATE rooms SET oldest_seq = ? WHERE id = ? AND oldest_seq < ?", oldest, roomID, oldest)
-	if res.Error != nil || res.RowsAffected == 0 {
-		return res.Error // nothing fell out since the last prune
+	n, err := execSQL(tx, "UPDATE rooms SET oldest_seq = ? WHERE id = ? AND oldest_seq < ?", oldest, roomID, oldest)
+	if err != nil || n == 0 {
+		return err // nothing fell out since the last prune
 	}
 	if c := cacheOf(tx); c != nil {
 		c.setOldest(roomID, oldest)
 	}
-	if err := tx.Exec("DELETE FROM messages WHERE room_id = ? AND seq < ?", roomID, oldest).Error; err != nil {
+	if _, err := execSQL(tx, "DELETE FROM messages WHERE room_id = ? AND seq < ?", roomID, oldest); err != nil {
 		return err
 	}
-	return tx.Exec("DELETE FROM events WHERE room_id = ? AND seq < ?", roomID, oldest).Error
+	_, err = execSQL(tx, "DELETE FROM events WHERE room_id = ? AND seq < ?", roomID, oldest)
+	return err
 }
 
 // HistoryQuery selects a page of history: the newest messages, those before a

@@ -69,15 +69,15 @@ func (c *sendCache) reset() {
 // flush writes the pending changes to the rows.
 func (c *sendCache) flush(tx *gorm.DB) error {
 	for id := range c.dirtyRooms {
-		if err := tx.Exec("UPDATE rooms SET last_seq = ? WHERE id = ?", c.rooms[id].LastSeq, id).Error; err != nil {
+		if _, err := execSQL(tx, "UPDATE rooms SET last_seq = ? WHERE id = ?", c.rooms[id].LastSeq, id); err != nil {
 			return err
 		}
 	}
 	for k := range c.dirtyLimits {
 		r := c.standing[k]
-		err := tx.Exec(`INSERT INTO send_limits (room_id, user_id, last_post_at, tokens, tokens_at) VALUES (?, ?, ?, ?, ?)
+		_, err := execSQL(tx, `INSERT INTO send_limits (room_id, user_id, last_post_at, tokens, tokens_at) VALUES (?, ?, ?, ?, ?)
  ON CONFLICT (room_id, user_id) DO UPDATE SET last_post_at = excluded.last_post_at, tokens = excluded.tokens, tokens_at = excluded.tokens_at`,
-			k.room, k.user, *r.LLastPost, *r.LTokens, *r.LTokensAt).Error
+			k.room, k.user, *r.LLastPost, *r.LTokens, *r.LTokensAt)
 		if err != nil {
 			return err
 		}
