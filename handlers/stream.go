@@ -136,7 +136,9 @@ func (h *streamHandlers) stream(c *gin.Context) {
 	if err != nil {
 		sub.Close()
 		leave()
-		fail(c, err)
+		if !errors.Is(err, errGoneAtOpen) { // nothing to answer on a connection already taken over
+			fail(c, err)
+		}
 		return
 	}
 	s := &sse{conn: conn, timeout: h.opts.WriteTimeout, room: room, user: id.Actor.UserID, authHead: authHead, m: h.m,
@@ -222,10 +224,14 @@ func takeOver(c *gin.Context, timeout time.Duration) (net.Conn, error) {
 	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
 	if err := w.Flush(); err != nil {
 		conn.Close()
-		return nil, err
+		return nil, errGoneAtOpen
 	}
 	return conn, nil
 }
+
+// errGoneAtOpen is a client that went away before the response head reached
+// it.
+var errGoneAtOpen = errors.New("client gone before the stream opened")
 
 // resumePoint reads Last-Event-ID, or else ?last_event_id=; nil for none.
 func resumePoint(c *gin.Context) (*int64, error) {
