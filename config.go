@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
 	"github.com/resonate/resonate-chat/models"
 )
@@ -39,6 +40,7 @@ type config struct {
 	Addr             string
 	DB               string
 	RedisURL         string
+	RedisPrefix      string
 	JWTSecret        string
 	JWKSURL          string
 	JWTIssuer        string
@@ -79,6 +81,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.Addr, "addr", env("CHAT_ADDR", defaultAddr), "listen address (CHAT_ADDR)")
 	fs.StringVar(&c.DB, "db", env("CHAT_DB", defaultDB), "SQLite file, or a postgres:// URL (CHAT_DB)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("CHAT_REDIS_URL", ""), "redis:// URL for fan-out between nodes (CHAT_REDIS_URL)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("CHAT_REDIS_PREFIX", broadcast.DefaultChannelPrefix),
+		"start of every room's Redis channel; deployments sharing one Redis need different ones (CHAT_REDIS_PREFIX)")
 	fs.StringVar(&c.JWKSURL, "jwks-url", env("CHAT_JWKS_URL", ""), "OpenID Connect JWKS URL (CHAT_JWKS_URL)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", env("CHAT_JWT_ISSUER", ""), "required iss of JWKS tokens (CHAT_JWT_ISSUER)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", env("CHAT_JWT_AUDIENCE", ""), "required aud of JWKS tokens (CHAT_JWT_AUDIENCE)")
@@ -139,6 +143,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		if _, err := redis.ParseURL(c.RedisURL); err != nil { // its text may hold the password
 			check(errors.New("CHAT_REDIS_URL must be a redis:// or rediss:// URL"))
 		}
+	}
+	if n := len(c.RedisPrefix); n == 0 || n > 100 || strings.ContainsFunc(c.RedisPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		check(errors.New("CHAT_REDIS_PREFIX must be 1–100 bytes without spaces or control characters"))
 	}
 	check(c.checkIdentity(liveKitSync))
 	limits.apply(&c, check)

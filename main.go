@@ -166,7 +166,7 @@ func pickBroadcaster(cfg *config, mem *broadcast.Memory, log *slog.Logger) (broa
 	}
 	redis.SetLogger(broadcast.RedisLogger{Log: log})
 	log.Info("events fan out to other nodes through redis")
-	return broadcast.DialRedis(cfg.RedisURL, mem, log, broadcast.RedisOptions{})
+	return broadcast.DialRedis(cfg.RedisURL, mem, log, broadcast.RedisOptions{ChannelPrefix: cfg.RedisPrefix})
 }
 
 // devSigner signs POST /dev/token's tokens with --dev, and is nil otherwise.

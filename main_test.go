@@ -46,6 +46,7 @@ func TestBadConfigurationExitsWithTwo(t *testing.T) {
 		{"short secret", nil, map[string]string{"CHAT_JWT_SECRET": "short"}, "CHAT_JWT_SECRET"},
 		{"postgres without a secret", nil, map[string]string{"CHAT_DB": "postgres://x@127.0.0.1/db"}, "CHAT_JWT_SECRET is required"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
+		{"blank redis prefix", []string{"-redis-prefix", "two words"}, nil, "CHAT_REDIS_PREFIX"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

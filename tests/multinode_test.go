@@ -614,3 +614,27 @@ func burst(t *testing.T, cl *Cluster, room string, users []string, perUser int, 
 	}
 	return acks, wg.Wait
 }
+
+// TestMultiNodeDeploymentsShareRedis: two deployments (databases of their own)
+// on one Redis, each with its own CHAT_REDIS_PREFIX, never see each other's
+// events, even in rooms of the same id.
+func TestMultiNodeDeploymentsShareRedis(t *testing.T) {
+	a := StartCluster(t, 1, "", "CHAT_REDIS_PREFIX=deploy-a:"+randomHex(4)+":")
+	b := StartCluster(t, 1, "", "CHAT_REDIS_PREFIX=deploy-b:"+randomHex(4)+":")
+	room := uniqueRoom(t)
+	for _, cl := range []*Cluster{a, b} {
+		cl.Client(t, "alice", 0).CreateRoom(room)
+	}
+	st := b.Client(t, "alice", 0).Stream(room)
+	for k := range 5 {
+		a.Client(t, "alice", 0).Send(room, fmt.Sprintf("deployment a %d", k))
+	}
+	own := b.Client(t, "alice", 0).Send(room, "deployment b")
+	ev := st.NextRoomEvent(5 * time.Second)
+	if got := coreMessage(t, ev); got.ID != own.ID {
+		t.Fatalf("deployment b's stream: first event %s %q, want its own message %q", ev.ID, got.Content, own.Content)
+	}
+	if extra := st.Drain(); len(extra) != 0 {
+		t.Fatalf("deployment b's stream got %d events from deployment a: %v", len(extra), extra)
+	}
+}
