@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/resonate/resonate-chat/tests/internal/spawn"
 )
 
 // options are the command line.
@@ -132,15 +134,15 @@ func run(args []string) int {
 	url, secret := o.url, o.secret
 	if o.spawn {
 		fmt.Fprintf(os.Stderr, "load: building and starting %s…\n", o.buildPkg)
-		srv, err := spawn(ctx, spawnOptions{pkg: o.buildPkg, pprof: o.cpuProfile != "" || o.heapProfile != "", logLevel: o.serverLog, keep: o.keep})
+		srv, err := spawn.Start(ctx, spawn.Options{Pkg: o.buildPkg, Pprof: o.cpuProfile != "" || o.heapProfile != "", LogLevel: o.serverLog})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "load:", err)
 			return 2
 		}
 		defer func() {
-			srv.stop()
+			srv.Stop(o.keep)
 			if o.keep {
-				fmt.Fprintln(os.Stderr, "load: kept", srv.dir)
+				fmt.Fprintln(os.Stderr, "load: kept", srv.Dir)
 			}
 		}()
 		g.srv, g.pid, url, secret = srv, srv.PID, srv.URL, srv.Secret

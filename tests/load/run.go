@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/resonate/resonate-chat/tests/internal/spawn"
 )
 
 // run sets up, opens the streams, measures RSS, runs the steps (or holds idle
@@ -28,7 +30,7 @@ func (g *generator) run(ctx context.Context) ([]*result, error) {
 	streamCtx, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 
-	rssBefore := procStatus(g.pid, "VmRSS")
+	rssBefore := spawn.ProcStatus(g.pid, "VmRSS")
 	open, firstErr := g.openStreams(ctx, streamCtx, rec)
 	if firstErr != nil {
 		fmt.Fprintln(os.Stderr, "load: first stream that failed to open:", firstErr)
@@ -43,7 +45,7 @@ func (g *generator) run(ctx context.Context) ([]*result, error) {
 
 	base := result{Label: o.label, Time: time.Now().UTC(), Command: "go run ./tests/load " + strings.Join(os.Args[1:], " "),
 		Rooms: o.rooms, Streams: o.streams, StreamsOK: open, Publishers: len(g.pubs), Size: o.size, Idle: o.idle,
-		RSSBeforeKiB: rssBefore, RSSStreamsKiB: procStatus(g.pid, "VmRSS"), ServerFDs: openFiles(g.pid),
+		RSSBeforeKiB: rssBefore, RSSStreamsKiB: spawn.ProcStatus(g.pid, "VmRSS"), ServerFDs: openFiles(g.pid),
 		GeneratorFDs: openFiles(os.Getpid()), FileLimit: g.fileLimit, Spawned: g.srv != nil, DBLocked: -1}
 	if open > 0 && base.RSSBeforeKiB >= 0 {
 		base.RSSPerStreamKiB = round(float64(base.RSSStreamsKiB-base.RSSBeforeKiB)/float64(open), 2)
@@ -106,7 +108,7 @@ func (g *generator) run(ctx context.Context) ([]*result, error) {
 			}
 		}
 	}
-	base.RSSEndKiB, base.HWMKiB = procStatus(g.pid, "VmRSS"), procStatus(g.pid, "VmHWM")
+	base.RSSEndKiB, base.HWMKiB = spawn.ProcStatus(g.pid, "VmRSS"), spawn.ProcStatus(g.pid, "VmHWM")
 	if o.idle && open > 0 && base.RSSBeforeKiB >= 0 {
 		base.RSSPerStreamEndKiB = round(float64(base.RSSEndKiB-base.RSSBeforeKiB)/float64(open), 2)
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/resonate/resonate-chat/tests/internal/spawn"
 )
 
 // roomState is one room of the run and who is in it.
@@ -23,7 +25,7 @@ type roomState struct {
 type generator struct {
 	o         *options
 	c         *client
-	srv       *spawned
+	srv       *spawn.Server
 	pid       int
 	fileLimit uint64
 	runID     string

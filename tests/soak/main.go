@@ -22,6 +22,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/resonate/resonate-chat/tests/internal/spawn"
 )
 
 type options struct {
@@ -54,14 +56,19 @@ func main() {
 }
 
 func run(ctx context.Context, o options) int {
-	srv, err := spawn(ctx)
+	srv, err := spawn.Start(ctx, spawn.Options{LogLevel: "warn", Env: []string{"CHAT_MAX_STREAMS_PER_IP=0", "CHAT_MAX_STREAMS_PER_USER=0"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		return 2
 	}
-	defer srv.stop(o.keep)
+	defer func() {
+		srv.Stop(o.keep)
+		if o.keep {
+			fmt.Println("soak: kept", srv.Dir)
+		}
+	}()
 	fmt.Printf("soak: server pid %d at %s, db %s; %d streams over %d rooms, %.1f msg/s, %s\n",
-		srv.pid, srv.url, srv.db, o.streams, o.rooms, o.rate, o.duration)
+		srv.PID, srv.URL, srv.DB, o.streams, o.rooms, o.rate, o.duration)
 
 	w, err := setUp(ctx, srv, o)
 	if err != nil {
@@ -90,8 +97,8 @@ loop:
 		select {
 		case <-runCtx.Done():
 			break loop
-		case err := <-srv.exited:
-			fmt.Fprintln(os.Stderr, "soak: server exited:", err)
+		case <-srv.Exited():
+			fmt.Fprintln(os.Stderr, "soak: server exited:", srv.Err())
 			return 1
 		case <-tick.C:
 			w.churn(ctx, o.churn)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/tests/internal/spawn"
 )
 
 // client is one HTTP user of the server.
@@ -76,13 +77,13 @@ type work struct {
 	reconnect atomic.Int64
 }
 
-func setUp(ctx context.Context, srv *server, o options) (*work, error) {
-	signer := handlers.NewHS256([]byte(srv.secret))
+func setUp(ctx context.Context, srv *spawn.Server, o options) (*work, error) {
+	signer := handlers.NewHS256([]byte(srv.Secret))
 	mk := func(user string) *client {
 		tok, _ := signer.Sign(user, user, false, 48*time.Hour)
-		return &client{url: srv.url, user: user, token: tok}
+		return &client{url: srv.URL, user: user, token: tok}
 	}
-	w := &work{url: srv.url}
+	w := &work{url: srv.URL}
 	for i := 0; i < o.rooms; i++ {
 		owner := mk(fmt.Sprintf("owner-%d", i))
 		room := fmt.Sprintf("soak-%d", i)
@@ -234,11 +235,11 @@ type row struct {
 	reconnects, anomalies       int64
 }
 
-func (w *work) sample(srv *server, at time.Duration) row {
-	m := srv.metrics("go_memstats_heap_alloc_bytes", "go_goroutines", "process_open_fds", "chat_open_streams")
-	return row{at: at, heapMB: m["go_memstats_heap_alloc_bytes"] / (1 << 20), rssMB: float64(srv.rssKB()) / 1024,
+func (w *work) sample(srv *spawn.Server, at time.Duration) row {
+	m := metrics(srv, "go_memstats_heap_alloc_bytes", "go_goroutines", "process_open_fds", "chat_open_streams")
+	return row{at: at, heapMB: m["go_memstats_heap_alloc_bytes"] / (1 << 20), rssMB: float64(spawn.ProcStatus(srv.PID, "VmRSS")) / 1024,
 		goroutines: int(m["go_goroutines"]), fds: int(m["process_open_fds"]), openStream: int(m["chat_open_streams"]),
-		walKB: srv.walBytes() >> 10, sent: w.sent.Load(), sendErrs: w.sendErrs.Load(), received: w.received.Load(),
+		walKB: walBytes(srv) >> 10, sent: w.sent.Load(), sendErrs: w.sendErrs.Load(), received: w.received.Load(),
 		reconnects: w.reconnect.Load(), anomalies: w.bad.Load()}
 }
 
