@@ -101,15 +101,19 @@ func (c *sendCache) rollback() {
 
 // room returns the cached open room id, reading it with load on a miss.
 func (c *sendCache) room(id string, load func() (*Room, error)) (*Room, error) {
-	if r, ok := c.rooms[id]; ok {
-		return r, nil
+	return getOrLoad(c.rooms, id, load)
+}
+
+// getOrLoad returns m[k], reading it with load and keeping it on a miss.
+func getOrLoad[K comparable, V any](m map[K]V, k K, load func() (V, error)) (V, error) {
+	if v, ok := m[k]; ok {
+		return v, nil
 	}
-	r, err := load()
-	if err != nil {
-		return nil, err
+	v, err := load()
+	if err == nil {
+		m[k] = v
 	}
-	c.rooms[id] = r
-	return r, nil
+	return v, err
 }
 
 // nextSeq takes the room's next seq; the row gets it at flush.
@@ -135,16 +139,7 @@ func (c *sendCache) setOldest(id string, oldest int64) {
 // standingRow returns the cached rows of user in room, reading them with load
 // on a miss.
 func (c *sendCache) standingRow(room, user string, load func() (*standingRow, error)) (*standingRow, error) {
-	k := standingKey{room, user}
-	if r, ok := c.standing[k]; ok {
-		return r, nil
-	}
-	r, err := load()
-	if err != nil {
-		return nil, err
-	}
-	c.standing[k] = r
-	return r, nil
+	return getOrLoad(c.standing, standingKey{room, user}, load)
 }
 
 // setLimit records a post in the user's flood bucket; the row gets it at flush.
