@@ -56,6 +56,7 @@ type config struct {
 	SendRate         models.Rate
 	LogLevel         slog.Level
 	SQLiteSync       string
+	DBMaxConns       int
 	Shutdown         time.Duration
 	// Dev serves POST /dev/token, which signs tokens for anyone: for the demo
 	// page on a laptop, never on a reachable server.
@@ -77,9 +78,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return def
 	}
 	var c config
-	var historyLimit, maxLength, heartbeat, sendRate, logLevel, shutdown, liveKitSync string
+	var dbMaxConns, historyLimit, maxLength, heartbeat, sendRate, logLevel, shutdown, liveKitSync string
 	fs.StringVar(&c.Addr, "addr", env("CHAT_ADDR", defaultAddr), "listen address (CHAT_ADDR)")
 	fs.StringVar(&c.DB, "db", env("CHAT_DB", defaultDB), "SQLite file, or a postgres:// URL (CHAT_DB)")
+	fs.StringVar(&dbMaxConns, "db-max-conns", env("CHAT_DB_MAX_CONNS", strconv.Itoa(models.DefaultMaxConns)),
+		"PostgreSQL only: connections this node may hold; a request past them waits for one (CHAT_DB_MAX_CONNS)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("CHAT_REDIS_URL", ""), "redis:// URL for fan-out between nodes (CHAT_REDIS_URL)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("CHAT_REDIS_PREFIX", broadcast.DefaultChannelPrefix),
 		"start of every room's Redis channel; deployments sharing one Redis need different ones (CHAT_REDIS_PREFIX)")
@@ -119,6 +122,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if devErr != nil {
 		check(fmt.Errorf("CHAT_DEV must be true or false, not %q", os.Getenv("CHAT_DEV")))
 	}
+	c.DBMaxConns, _ = intSetting("CHAT_DB_MAX_CONNS", dbMaxConns, 2, 10_000, check)
 	c.HistoryLimit, _ = intSetting("CHAT_HISTORY_LIMIT", historyLimit, 1, 100_000, check)
 	c.MaxLength, _ = intSetting("CHAT_MAX_MESSAGE_LENGTH", maxLength, 1, 100_000, check)
 	c.Heartbeat = durationSetting("CHAT_HEARTBEAT", heartbeat, time.Second, time.Hour, check)

@@ -68,7 +68,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	store, err := models.Open(ctx, cfg.DB, cfg.SQLiteSync)
+	store, err := models.Open(ctx, cfg.DB, models.OpenOptions{SQLiteSync: cfg.SQLiteSync, MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		return err
 	}

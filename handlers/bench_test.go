@@ -35,7 +35,7 @@ type benchServer struct {
 func newBenchServer(b *testing.B) *benchServer {
 	b.Helper()
 	secret := []byte(strings.Repeat("s", 32))
-	store, err := models.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), "normal")
+	store, err := models.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), models.OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

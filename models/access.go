@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"math"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -54,6 +55,7 @@ type standing struct {
 
 // standingRow is one user's rows in one room, read in a single query.
 type standingRow struct {
+	KUserID    *string    `gorm:"column:k_user_id"`
 	PUserID    *string    `gorm:"column:p_user_id"`
 	PName      *string    `gorm:"column:p_name"`
 	PRole      *string    `gorm:"column:p_role"`
@@ -72,16 +74,36 @@ type standingRow struct {
 	LTokensAt  *time.Time `gorm:"column:l_tokens_at"`
 }
 
-const standingSQL = `SELECT
+// standingSQL reads the rows of the (room_id, user_id) pairs of k.
+const (
+	standingSelect = `SELECT k.user_id AS k_user_id,
  p.user_id AS p_user_id, p.name AS p_name, p.role AS p_role, p.joined_at AS p_joined_at, p.is_admin AS p_is_admin,
  b.user_id AS b_user_id, b.until AS b_until, b.reason AS b_reason, b.actor_id AS b_actor_id, b.created_at AS b_created_at,
  m.user_id AS m_user_id, m.until AS m_until,
  l.user_id AS l_user_id, l.last_post_at AS l_last_post_at, l.tokens AS l_tokens, l.tokens_at AS l_tokens_at
-FROM (SELECT CAST(? AS TEXT) AS room_id, CAST(? AS TEXT) AS user_id) k
+FROM `
+	standingJoins = `
 LEFT JOIN participants p ON p.room_id = k.room_id AND p.user_id = k.user_id
 LEFT JOIN bans b ON b.room_id = k.room_id AND b.user_id = k.user_id
 LEFT JOIN mutes m ON m.room_id = k.room_id AND m.user_id = k.user_id
 LEFT JOIN send_limits l ON l.room_id = k.room_id AND l.user_id = k.user_id`
+	standingSQL = standingSelect + "(SELECT CAST(? AS TEXT) AS room_id, CAST(? AS TEXT) AS user_id) k" + standingJoins
+)
+
+// loadStandings reads the rows of several users in room with one query, for
+// a batch of sends on PostgreSQL (see prefetch).
+func loadStandings(tx *gorm.DB, room string, users []string) ([]*standingRow, error) {
+	var rows []*standingRow
+	if len(users) == 0 {
+		return rows, nil
+	}
+	args := make([]any, 0, 2*len(users))
+	for _, u := range users {
+		args = append(args, room, u)
+	}
+	keys := strings.Repeat("(CAST(? AS TEXT), CAST(? AS TEXT)), ", len(users)-1) + "(CAST(? AS TEXT), CAST(? AS TEXT))"
+	return rows, tx.Raw(standingSelect+"(VALUES "+keys+") AS k (room_id, user_id)"+standingJoins, args...).Scan(&rows).Error
+}
 
 // loadStanding reads actor's participation, ban, mute and send limit in room
 // with one query.

@@ -30,7 +30,7 @@ const (
 func benchChat(b *testing.B) *models.Chat {
 	b.Helper()
 	ctx := context.Background()
-	store, err := models.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), "normal")
+	store, err := models.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), models.OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -161,7 +162,7 @@ func (t *txEvents) append(ev *Event) error {
 	ev.Data = data
 	row := EventRow{RoomID: ev.RoomID, Seq: ev.Seq, Type: ev.Type, Data: string(data), CreatedAt: ev.Time,
 		TargetID: optional(ev.TargetID), MessageID: optional(ev.MessageID)}
-	if _, err := execSQL(t.tx, insertEventSQL, row.RoomID, row.Seq, row.Type, row.TargetID, row.MessageID, row.Data, row.CreatedAt); err != nil {
+	if err := insert(t.tx, insertEvent, row.RoomID, row.Seq, row.Type, row.TargetID, row.MessageID, row.Data, row.CreatedAt); err != nil {
 		return err
 	}
 	t.evs = append(t.evs, ev)
@@ -175,15 +176,42 @@ func optional(s string) *string {
 	return &s
 }
 
-// insertEventSQL and insertMessageSQL are written out rather than built by
-// gorm from the structs: every event and every send runs them, and gorm's
-// builder allocated more than the rest of a send.
-const (
-	insertEventSQL = `INSERT INTO events (room_id, seq, type, target_id, message_id, data, created_at)
- VALUES (?, ?, ?, ?, ?, ?, ?)`
-	insertMessageSQL = `INSERT INTO messages (id, room_id, seq, sender_id, sender_name, content, created_at, edited_at, reply_to, is_deleted, client_id)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// insertRow is an INSERT of one row, written out rather than built by gorm
+// from a struct: every event and every send runs one, and gorm's builder
+// allocated more than the rest of a send. A batch of sends on PostgreSQL
+// writes its rows of one table with one statement (see sendCache.addRow).
+type insertRow struct{ into, row, tail string }
+
+// sql is the statement for n rows.
+func (s *insertRow) sql(n int) string {
+	return s.into + " VALUES " + strings.Repeat(s.row+", ", n-1) + s.row + s.tail
+}
+
+var (
+	insertEvent = &insertRow{into: "INSERT INTO events (room_id, seq, type, target_id, message_id, data, created_at)",
+		row: "(?, ?, ?, ?, ?, ?, ?)"}
+	insertMessage = &insertRow{
+		into: "INSERT INTO messages (id, room_id, seq, sender_id, sender_name, content, created_at, edited_at, reply_to, is_deleted, client_id)",
+		row:  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"}
+	upsertSendLimit = &insertRow{into: "INSERT INTO send_limits (room_id, user_id, last_post_at, tokens, tokens_at)",
+		row: "(?, ?, ?, ?, ?)",
+		tail: " ON CONFLICT (room_id, user_id) DO UPDATE SET last_post_at = excluded.last_post_at, tokens = excluded.tokens," +
+			" tokens_at = excluded.tokens_at"}
+	// oneRow holds each statement for one row, built once: execSQL keys
+	// the SQLite writer's prepared statements by their text.
+	oneRow = map[*insertRow]string{insertEvent: insertEvent.sql(1), insertMessage: insertMessage.sql(1),
+		upsertSendLimit: upsertSendLimit.sql(1)}
 )
+
+// insert writes one row with s in tx, or leaves it to the send cache to write
+// with the batch's other rows.
+func insert(tx *gorm.DB, s *insertRow, args ...any) error {
+	if c := cacheOf(tx); c != nil && c.addRow(s, args) {
+		return nil
+	}
+	_, err := execSQL(tx, oneRow[s], args...)
+	return err
+}
 
 // Replay is a slice of a room's event log.
 type Replay struct {

@@ -20,7 +20,8 @@ const maxBatch = 128
 // writeReq is one use case waiting for the SQLite writer.
 type writeReq struct {
 	ctx  context.Context
-	send bool // fn may use the send cache
+	send bool    // fn may use the send cache
+	key  sendKey // for a send: who sends, and the client id
 	fn   func(tx *gorm.DB) error
 	done chan error
 }
@@ -237,7 +238,14 @@ type writerKey struct{}
 // transaction of the SQLite writer, q runs as a statement prepared once on
 // the writer's connection, past gorm: for the few statements every send runs,
 // gorm's building of the statement cost more than SQLite's running it.
+//
+// In the last steps of a PostgreSQL batch (see pipeline), q is queued instead
+// and the count is 0.
 func execSQL(tx *gorm.DB, q string, args ...any) (int64, error) {
+	if p := pipelineOf(tx); p != nil {
+		p.queue(q, args...)
+		return 0, nil
+	}
 	g, ok := tx.Statement.Context.Value(writerKey{}).(*groupWriter)
 	if !ok {
 		res := tx.Exec(q, args...)

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -49,7 +50,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64 || !printable(*in.ReplyTo)) {
 		return nil, false, invalidf("reply_to is not a message of this room")
 	}
-	err = c.send(ctx, roomID, func(t *txEvents, room *Room) error {
+	err = c.send(ctx, roomID, sendKey{user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, room *Room) error {
 		s, err := loadStanding(t.tx, room, actor)
 		if err != nil {
 			return err
@@ -57,19 +58,15 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		if err := s.requireMember(); err != nil {
 			return err
 		}
-		if in.ClientID != nil {
-			var prev Message
-			res := t.tx.Raw("SELECT * FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?", roomID, actor.UserID, *in.ClientID).
-				Scan(&prev)
-			switch {
-			case res.Error != nil:
-				return res.Error
-			case res.RowsAffected > 0 && (prev.Content == content || prev.IsDeleted):
-				msg = &prev
-				return nil
-			case res.RowsAffected > 0:
-				return withDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
-			}
+		prev, err := sentBefore(t.tx, roomID, actor.UserID, in.ClientID)
+		switch {
+		case err != nil:
+			return err
+		case prev != nil && (prev.Content == content || prev.IsDeleted):
+			msg = prev
+			return nil
+		case prev != nil:
+			return withDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
 		}
 		if err := s.postCheck(c.opts.SendRate, true); err != nil {
 			return err
@@ -89,7 +86,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		}
 		msg = &Message{ID: newID(), RoomID: roomID, Seq: seq, SenderID: actor.UserID, SenderName: senderName(s),
 			Content: content, CreatedAt: s.at, ReplyTo: in.ReplyTo, ClientID: in.ClientID}
-		if _, err := execSQL(t.tx, insertMessageSQL, msg.ID, msg.RoomID, msg.Seq, msg.SenderID, msg.SenderName, msg.Content, msg.CreatedAt,
+		if err := insert(t.tx, insertMessage, msg.ID, msg.RoomID, msg.Seq, msg.SenderID, msg.SenderName, msg.Content, msg.CreatedAt,
 			msg.EditedAt, msg.ReplyTo, msg.IsDeleted, msg.ClientID); err != nil {
 			return err
 		}
@@ -103,6 +100,39 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		return atCommit(t.tx, "prune:"+roomID, func(tx *gorm.DB) error { return c.prune(tx, roomID) })
 	})
 	return msg, created, err
+}
+
+// sentBefore returns the sender's message in the room with clientID, or nil:
+// from a batch's cache when the batch read it beforehand (see prefetch).
+func sentBefore(tx *gorm.DB, roomID, senderID string, clientID *string) (*Message, error) {
+	if clientID == nil {
+		return nil, nil
+	}
+	if c := cacheOf(tx); c != nil {
+		if m, ok := c.sent[sendKey{senderID, clientID}.id()]; ok {
+			return m, nil
+		}
+	}
+	var prev Message
+	res := tx.Raw("SELECT * FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?", roomID, senderID, *clientID).Scan(&prev)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return nil, res.Error
+	}
+	return &prev, nil
+}
+
+// sentBeforeAll is sentBefore for several senders and client ids at once.
+func sentBeforeAll(tx *gorm.DB, roomID string, keys []sendKey) ([]Message, error) {
+	var out []Message
+	if len(keys) == 0 {
+		return out, nil
+	}
+	args := []any{roomID}
+	for _, k := range keys {
+		args = append(args, k.user, *k.clientID)
+	}
+	pairs := strings.Repeat("(?, ?), ", len(keys)-1) + "(?, ?)"
+	return out, tx.Raw("SELECT * FROM messages WHERE room_id = ? AND (sender_id, client_id) IN ("+pairs+")", args...).Scan(&out).Error
 }
 
 func senderName(s *standing) string {
@@ -119,6 +149,11 @@ func senderName(s *standing) string {
 //
 // It runs after every send, so it is written in plain SQL (see execSQL).
 func (c *Chat) prune(tx *gorm.DB, roomID string) error {
+	if c.store.pg {
+		// One round trip: on PostgreSQL it costs more than the statements.
+		_, err := execSQL(tx, prunePostgres, roomID, c.opts.HistoryLimit-1, roomID, roomID, roomID)
+		return err
+	}
 	cutoff, err := queryInt64s(tx, "SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?", roomID, c.opts.HistoryLimit-1)
 	if err != nil || len(cutoff) == 0 {
 		return err
@@ -137,6 +172,14 @@ func (c *Chat) prune(tx *gorm.DB, roomID string) error {
 	_, err = execSQL(tx, "DELETE FROM events WHERE room_id = ? AND seq < ?", roomID, oldest)
 	return err
 }
+
+// prunePostgres is prune in one statement: the statements of a WITH see one
+// snapshot, and the deletes run only when oldest_seq moved.
+const prunePostgres = `WITH cut AS (SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?),
+ moved AS (UPDATE rooms SET oldest_seq = cut.seq FROM cut WHERE rooms.id = ? AND rooms.oldest_seq < cut.seq RETURNING cut.seq),
+ m AS (DELETE FROM messages WHERE room_id = ? AND seq < (SELECT seq FROM moved)),
+ e AS (DELETE FROM events WHERE room_id = ? AND seq < (SELECT seq FROM moved))
+SELECT 1`
 
 // HistoryQuery selects a page of history: the newest messages, those before a
 // seq (newest first), or those after a seq (oldest first).

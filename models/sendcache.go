@@ -2,16 +2,19 @@ package models
 
 import (
 	"context"
+	"slices"
 
 	"gorm.io/gorm"
 )
 
-// sendCache is what the SQLite writer remembers between sends, so that a send
-// does not read its room and its sender's standing, nor bump the room's seq
-// and the sender's flood bucket, with four statements each time.
+// sendCache is what a run of sends remembers, so that a send does not read
+// its room and its sender's standing, nor bump the room's seq and the
+// sender's flood bucket, with four statements each time. The SQLite writer
+// keeps one for good (below); on PostgreSQL each batch of sends to a room has
+// one for its transaction only (see sendBatcher for why that is safe).
 //
-// It is safe because of who may touch it: only the writer goroutine, and the
-// writer is the only connection that writes the database. A send reads and
+// The SQLite writer's is safe because of who may touch it: only the writer
+// goroutine, and the writer is the only connection that writes the database. A send reads and
 // changes the cache instead of the rows; every other write (join, mute, ban,
 // lock, edit, close…) first writes the cache's pending changes to the rows and
 // empties the cache, runs against the database, and empties it again, so the
@@ -30,7 +33,33 @@ type sendCache struct {
 	// limit the database does not have yet.
 	dirtyRooms  map[string]bool
 	dirtyLimits map[standingKey]bool
-	undo        []func()
+	// rows are the rows sends inserted, by statement, when the cache holds
+	// them until flush: one statement then writes them all. Only a
+	// PostgreSQL batch's cache does (nil otherwise), where a round trip
+	// costs more than the row; a failed flush rolls the batch back whole.
+	rows map[*insertRow][][]any
+	// sent holds, for a PostgreSQL batch, each client id's earlier message
+	// as read before the batch's sends ran (nil: there was none); see
+	// prefetch. A send of the batch that uses the same client id again
+	// is not in it: the unique index refuses the second row at COMMIT and
+	// the sends run again alone.
+	sent map[string]*Message
+	undo []func()
+}
+
+// sendKey says who sends and with which client id, so that a batch can read
+// ahead for its sends.
+type sendKey struct {
+	user     string
+	clientID *string
+}
+
+// id is the key's text for a map: the user id never holds a NUL.
+func (k sendKey) id() string {
+	if k.clientID == nil {
+		return k.user
+	}
+	return k.user + "\x00" + *k.clientID
 }
 
 type standingKey struct{ room, user string }
@@ -57,6 +86,13 @@ func withCache(tx *gorm.DB, c *sendCache) *gorm.DB {
 	return tx.WithContext(context.WithValue(tx.Statement.Context, sendCacheKey{}, c))
 }
 
+// batchRows makes the cache hold inserted rows until flush (see rows).
+func (c *sendCache) batchRows() *sendCache {
+	c.rows = map[*insertRow][][]any{}
+	c.sent = map[string]*Message{}
+	return c
+}
+
 // reset forgets everything, pending changes included.
 func (c *sendCache) reset() {
 	c.rooms = map[string]*Room{}
@@ -75,18 +111,40 @@ func (c *sendCache) flush(tx *gorm.DB) error {
 	}
 	for k := range c.dirtyLimits {
 		r := c.standing[k]
-		_, err := execSQL(tx, `INSERT INTO send_limits (room_id, user_id, last_post_at, tokens, tokens_at) VALUES (?, ?, ?, ?, ?)
- ON CONFLICT (room_id, user_id) DO UPDATE SET last_post_at = excluded.last_post_at, tokens = excluded.tokens, tokens_at = excluded.tokens_at`,
-			k.room, k.user, *r.LLastPost, *r.LTokens, *r.LTokensAt)
-		if err != nil {
+		if err := insert(tx, upsertSendLimit, k.room, k.user, *r.LLastPost, *r.LTokens, *r.LTokensAt); err != nil {
 			return err
+		}
+	}
+	for _, s := range []*insertRow{insertMessage, insertEvent, upsertSendLimit} {
+		if rows := c.rows[s]; len(rows) > 0 {
+			if _, err := execSQL(tx, s.sql(len(rows)), slices.Concat(rows...)...); err != nil {
+				return err
+			}
 		}
 	}
 	clear(c.dirtyRooms)
 	clear(c.dirtyLimits)
+	clear(c.rows)
 	c.undo = c.undo[:0]
 	return nil
 }
+
+// addRow keeps a row for flush to write with the others of its table, when
+// the cache holds rows (see batchRows); it reports whether it took the row.
+func (c *sendCache) addRow(s *insertRow, args []any) bool {
+	if c.rows == nil {
+		return false
+	}
+	n := len(c.rows[s])
+	c.undo = append(c.undo, func() { c.rows[s] = c.rows[s][:n] })
+	c.rows[s] = append(c.rows[s], args)
+	return true
+}
+
+// pending reports whether the send in progress has changed the cache: taken
+// a seq or spent a token. A send takes its seq before it writes its first
+// row, so one that fails without pending has written nothing.
+func (c *sendCache) pending() bool { return len(c.undo) > 0 }
 
 // keep ends a send that succeeded: its changes can no longer be undone alone.
 func (c *sendCache) keep() { c.undo = c.undo[:0] }

@@ -70,7 +70,7 @@ func TestSendCacheSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	dsn := filepath.Join(t.TempDir(), "chat.db")
 	opts := models.Options{SendRate: models.Rate{Count: 3, Per: time.Hour}}
-	first, err := models.Open(ctx, dsn, "")
+	first, err := models.Open(ctx, dsn, models.OpenOptions{})
 	check(t, "Open", err)
 	n := &node{store: first, chat: models.NewChat(first, nopEncode, &recorder{}, withDefaults(opts))}
 	setupRoom(t, n, "r", bob)
@@ -160,7 +160,7 @@ func TestSendRolledBackAlone(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		st, err := models.Open(ctx, dsn, "")
+		st, err := models.Open(ctx, dsn, models.OpenOptions{})
 		check(t, "Open", err)
 		t.Cleanup(func() { _ = st.Close() })
 		rec := &recorder{}

@@ -34,6 +34,8 @@ type Store struct {
 	// nil on PostgreSQL.
 	group       *groupWriter
 	checkpoints *checkpointer
+	// sends batches sends per room on PostgreSQL; nil on SQLite.
+	sends *sendBatcher
 	// health remembers how the last writes went, for /readyz.
 	health writeHealth
 	// observer is set once, before the store is used (see Observe).
@@ -46,6 +48,9 @@ func (s *Store) Observe(o Observer) {
 	s.observer = o
 	if s.group != nil {
 		s.group.observer = o
+	}
+	if s.sends != nil {
+		s.sends.observer = o
 	}
 }
 
@@ -90,14 +95,29 @@ const sqliteParams = "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on"
 // readerConns bounds the SQLite reader pool: two cores gain nothing from more.
 const readerConns = 4
 
+// OpenOptions tune the database handles; the zero value is the default.
+type OpenOptions struct {
+	// SQLiteSync is SQLite's synchronous setting, "normal" (the default) or
+	// "full".
+	SQLiteSync string
+	// MaxConns bounds the connections to PostgreSQL; 0 is DefaultMaxConns.
+	// SQLite's pools have sizes of their own (one writer, readerConns).
+	MaxConns int
+}
+
+// DefaultMaxConns is the PostgreSQL pool's default bound per node: enough
+// for a node's busy rooms to commit in parallel and its streams to open
+// meanwhile, few enough that six nodes fit under PostgreSQL's default of 100
+// connections with room for an operator's psql and the migrations.
+const DefaultMaxConns = 16
+
 // Open opens the database named by dsn (a SQLite path, or a postgres:// URL),
-// runs the migrations, and returns the store. sync is SQLite's synchronous
-// setting ("normal" or "full").
-func Open(ctx context.Context, dsn, sync string) (*Store, error) {
+// runs the migrations, and returns the store.
+func Open(ctx context.Context, dsn string, o OpenOptions) (*Store, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return openPostgres(ctx, dsn)
+		return openPostgres(ctx, dsn, o.MaxConns)
 	}
-	return openSQLite(ctx, dsn, sync)
+	return openSQLite(ctx, dsn, o.SQLiteSync)
 }
 
 // gormConfig is shared by both databases. prepare caches prepared statements
@@ -149,12 +169,22 @@ func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
 	return &Store{w: w, r: r, group: group, checkpoints: newCheckpointer(ck, &group.commits), observer: nopObserver{}}, nil
 }
 
-func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+func openPostgres(ctx context.Context, dsn string, maxConns int) (*Store, error) {
 	db, err := gorm.Open(postgres.Open(dsn), gormConfig(false))
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	sdb, _ := db.DB()
+	// A bounded pool: past the bound a request waits for a connection
+	// instead of failing, and PostgreSQL never sees more than the bound from
+	// a node. Idle connections are kept up to the bound, since opening one
+	// costs a backend process and the statements pgx prepares on it.
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	sdb.SetMaxOpenConns(maxConns)
+	sdb.SetMaxIdleConns(maxConns)
+	sdb.SetConnMaxIdleTime(5 * time.Minute)
 	// Nodes migrate one at a time under a PostgreSQL advisory lock.
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
@@ -164,7 +194,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		sdb.Close()
 		return nil, err
 	}
-	return &Store{w: db, r: db, pg: true, observer: nopObserver{}}, nil
+	return &Store{w: db, r: db, pg: true, sends: newSendBatcher(db, sdb), observer: nopObserver{}}, nil
 }
 
 func migrate(ctx context.Context, dialect goose.Dialect, db *sql.DB, locker lock.SessionLocker) error {
@@ -195,6 +225,9 @@ func (s *Store) Close() error {
 	if s.group != nil {
 		s.group.close()
 		s.checkpoints.close()
+	}
+	if s.sends != nil {
+		s.sends.close()
 	}
 	var errs []error
 	for _, db := range []*gorm.DB{s.w, s.r} {
@@ -256,23 +289,31 @@ func (s *Store) PageCount(ctx context.Context) (int64, error) {
 // the single writer connection; on PostgreSQL the use case serialises per room
 // by locking the room's row (see lockRoom).
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.writeWith(ctx, false, fn)
+	return s.writeWith(ctx, func() error {
+		if s.group != nil {
+			return s.group.write(ctx, false, fn)
+		}
+		return s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return withCommitWork(tx, fn) })
+	})
 }
 
-// writeSend is write for a send, which on SQLite may use the writer's send
-// cache (see sendCache).
-func (s *Store) writeSend(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.writeWith(ctx, true, fn)
+// writeSend is write for a send to room, which may use a send cache: on
+// SQLite the writer's (see sendCache), on PostgreSQL its batch's (see
+// sendBatcher).
+func (s *Store) writeSend(ctx context.Context, room string, key sendKey, fn func(tx *gorm.DB) error) error {
+	return s.writeWith(ctx, func() error {
+		if s.group != nil {
+			return s.group.write(ctx, true, fn)
+		}
+		return s.sends.write(ctx, room, key, fn)
+	})
 }
 
-func (s *Store) writeWith(ctx context.Context, send bool, fn func(tx *gorm.DB) error) error {
+// writeWith times a write, turns its error into a domain error and notes it
+// for /readyz.
+func (s *Store) writeWith(ctx context.Context, write func() error) error {
 	defer func(start time.Time) { s.observer.StoreDone("write", time.Since(start)) }(time.Now())
-	var err error
-	if s.group != nil {
-		err = storeErr(s.group.write(ctx, send, fn))
-	} else {
-		err = storeErr(s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return withCommitWork(tx, fn) }))
-	}
+	err := storeErr(write())
 	s.health.record(err)
 	return err
 }
@@ -345,18 +386,21 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 // transaction already holds the database's write lock.
 // In a send on the SQLite writer, the room comes from the send cache.
 func (s *Store) lockRoom(tx *gorm.DB, id string) (*Room, error) {
-	load := func() (*Room, error) {
-		var r Room
-		q := tx.Where("id = ? AND closed_at IS NULL", id)
-		if s.pg {
-			q = q.Clauses(lockingClause)
-		}
-		return &r, q.Take(&r).Error
-	}
+	load := func() (*Room, error) { return lockRoomRow(tx, id, s.pg) }
 	if c := cacheOf(tx); c != nil {
 		return c.room(id, load)
 	}
 	return load()
+}
+
+// lockRoomRow reads the open room id, locking its row on PostgreSQL.
+func lockRoomRow(tx *gorm.DB, id string, pg bool) (*Room, error) {
+	var r Room
+	q := tx.Where("id = ? AND closed_at IS NULL", id)
+	if pg {
+		q = q.Clauses(lockingClause)
+	}
+	return &r, q.Take(&r).Error
 }
 
 var lockingClause = clause.Locking{Strength: "UPDATE"}

@@ -118,7 +118,7 @@ type node struct {
 
 func openNode(t *testing.T, dsn string, opts models.Options) *node {
 	t.Helper()
-	st, err := models.Open(context.Background(), dsn, "")
+	st, err := models.Open(context.Background(), dsn, models.OpenOptions{})
 	if err != nil {
 		t.Fatalf("Open: got %v, want nil", err)
 	}
@@ -476,7 +476,7 @@ func TestEventsAfterAndHead(t *testing.T) {
 		if _, err := n.store.EventsAfter(ctx, "nope", 0, 10); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("EventsAfter(nope): got %v, want %v", err, models.ErrNotFound)
 		}
-		closed, err := models.Open(ctx, dsn, "")
+		closed, err := models.Open(ctx, dsn, models.OpenOptions{})
 		if err != nil {
 			t.Fatalf("Open: got %v, want nil", err)
 		}

@@ -111,7 +111,7 @@ func (s *Server) start(t testing.TB, o Options) {
 	if s.URL != "" { // a restart: the same address, so clients reconnect as they would to a redeploy
 		ln = listenAgain(t, strings.TrimPrefix(s.URL, "http://"))
 	}
-	store, err := models.Open(context.Background(), o.DB, "normal")
+	store, err := models.Open(context.Background(), o.DB, models.OpenOptions{})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -1,0 +1,244 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// sendBatcher is PostgreSQL's group commit for sends: the concurrent sends of
+// one node to one room share one transaction, so the room's row lock (which
+// orders every write to the room, across nodes) is taken once per batch and
+// not once per send, and a batch costs one commit.
+//
+// Each room with sends waiting has one worker goroutine, which takes all the
+// sends queued for the room, runs them in one transaction and answers each
+// after COMMIT; sends that arrive meanwhile form the next batch. An idle room
+// costs nothing. Rooms commit in parallel, bounded by the connection pool.
+//
+// Inside a batch the sends share a sendCache that lives only as long as the
+// transaction: the room row is locked from the first send to COMMIT, and every
+// write that changes a room or a standing in it locks that row first, so
+// nothing another node commits can change what the cache holds while the
+// batch runs. The next batch reads everything afresh.
+//
+// A send refused by a rule (muted, banned, rate limited…) is refused before
+// it writes anything: its cache changes are undone and the batch goes on
+// without it. A send that fails otherwise, or after it took a seq (see
+// sendCache.pending), may have left rows or aborted the transaction: the batch
+// is rolled back whole and every send in it runs again alone, so each gets
+// the outcome it would have had by itself. No savepoints are taken: they
+// cost two round trips a send, and a failure past a send's checks is a
+// database failure, which is rare.
+type sendBatcher struct {
+	db       *gorm.DB
+	pool     *sql.DB
+	observer Observer
+	mu       sync.Mutex
+	// rooms holds the sends waiting for each room; a room is a key exactly
+	// while its worker runs.
+	rooms  map[string][]*writeReq
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newSendBatcher(db *gorm.DB, pool *sql.DB) *sendBatcher {
+	return &sendBatcher{db: db, pool: pool, observer: nopObserver{}, rooms: map[string][]*writeReq{}}
+}
+
+// errAlone asks for a batch's sends to run again one by one.
+var errAlone = errors.New("run the batch's sends alone")
+
+// write queues a send to room and waits for its outcome. Once queued, a send
+// runs even if ctx ends before its batch commits; one whose ctx has ended
+// before its batch begins is skipped.
+func (b *sendBatcher) write(ctx context.Context, room string, key sendKey, fn func(tx *gorm.DB) error) error {
+	req := &writeReq{ctx: ctx, send: true, key: key, fn: fn, done: make(chan error, 1)}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrUnavailable
+	}
+	queued, running := b.rooms[room]
+	b.rooms[room] = append(queued, req)
+	if !running {
+		b.wg.Add(1)
+		go b.drain(room)
+	}
+	b.mu.Unlock()
+	return <-req.done
+}
+
+// drain commits the room's queued sends, a batch at a time, until none wait.
+func (b *sendBatcher) drain(room string) {
+	defer b.wg.Done()
+	for {
+		b.mu.Lock()
+		batch := b.rooms[room]
+		switch {
+		case len(batch) == 0:
+			delete(b.rooms, room)
+			b.mu.Unlock()
+			return
+		case len(batch) > maxBatch:
+			b.rooms[room] = batch[maxBatch:]
+			batch = batch[:maxBatch]
+		default:
+			b.rooms[room] = nil
+		}
+		b.mu.Unlock()
+		b.commit(room, batch)
+	}
+}
+
+// commit runs batch in one transaction, or each of its sends alone when the
+// batch cannot commit as a whole, and answers every send.
+func (b *sendBatcher) commit(room string, batch []*writeReq) {
+	errs, err := b.try(room, batch)
+	if errors.Is(err, errAlone) {
+		for i := range batch {
+			b.commit(room, batch[i:i+1])
+		}
+		return
+	}
+	for i, req := range batch {
+		if err != nil && errs[i] == nil {
+			errs[i] = err
+		}
+		req.done <- errs[i]
+	}
+}
+
+// try runs batch in one transaction. It returns each send's own error and the
+// transaction's; errAlone when a send failed in a way that spoils the others.
+//
+// The transaction runs on a connection taken from the pool for the batch, so
+// that its last statements — the cache's rows, the commit work (pruning) and
+// COMMIT — go to PostgreSQL as one pipeline: one round trip where there were
+// six, with the room locked meanwhile.
+func (b *sendBatcher) try(room string, batch []*writeReq) (errs []error, err error) {
+	defer func(start time.Time) { b.observer.GroupCommit(time.Since(start), len(batch)) }(time.Now())
+	errs = make([]error, len(batch))
+	// The transaction is the batch's, not one client's: a client that goes
+	// away must not roll back the others' sends.
+	ctx := context.Background()
+	conn, err := b.pool.Conn(ctx)
+	if err != nil {
+		return errs, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return errs, discard(conn, err)
+	}
+	cache := newSendCache().batchRows()
+	end := &commitWork{}
+	tx := b.db.Session(&gorm.Session{NewDB: true, Context: context.WithValue(ctx, commitWorkKey{}, end)})
+	tx.Statement.ConnPool = conn
+	cached := withCache(tx, cache)
+	err = prefetch(cached, cache, room, batch)
+	if err == nil {
+		err = b.run(cached, cache, batch, errs)
+	}
+	if err == nil {
+		p := &pipeline{}
+		last := withPipeline(cached, p)
+		if err = cache.flush(last); err == nil {
+			err = end.run(last)
+		}
+		if err == nil {
+			err = p.commit(ctx, conn)
+		}
+	}
+	if err != nil {
+		if _, rerr := conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+			return errs, discard(conn, err)
+		}
+	}
+	return errs, err
+}
+
+// run runs the batch's sends in tx, in order, and says whether the
+// transaction may commit.
+func (b *sendBatcher) run(tx *gorm.DB, cache *sendCache, batch []*writeReq, errs []error) error {
+	for i, req := range batch {
+		if errs[i] = req.ctx.Err(); errs[i] != nil {
+			continue
+		}
+		errs[i] = runSafely(tx, req.fn)
+		switch {
+		case errs[i] == nil:
+			cache.keep()
+		case len(batch) == 1:
+			return errs[i]
+		case !refused(errs[i]) || cache.pending():
+			return errAlone
+		default:
+			cache.rollback()
+		}
+	}
+	return nil
+}
+
+// prefetch locks the room and reads what the batch's sends will ask for: each
+// sender's standing and each client id's earlier message, with one query
+// each where the sends would take one a sender and one a send. A room that
+// is not open is left for each send to find.
+func prefetch(tx *gorm.DB, c *sendCache, room string, batch []*writeReq) error {
+	_, err := c.room(room, func() (*Room, error) { return lockRoomRow(tx, room, true) })
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	users := map[string]bool{}
+	var keys []sendKey
+	for _, req := range batch {
+		users[req.key.user] = true
+		if req.key.clientID != nil {
+			keys = append(keys, req.key)
+			c.sent[req.key.id()] = nil
+		}
+	}
+	rows, err := loadStandings(tx, room, slices.Collect(maps.Keys(users)))
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		c.standing[standingKey{room, *r.KUserID}] = r
+	}
+	msgs, err := sentBeforeAll(tx, room, keys)
+	for i := range msgs {
+		m := &msgs[i]
+		c.sent[sendKey{m.SenderID, m.ClientID}.id()] = m
+	}
+	return err
+}
+
+// discard closes conn for good, so that a connection whose transaction could
+// not be ended never goes back to the pool, and returns err.
+func discard(conn *sql.Conn, err error) error {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	return err
+}
+
+// refused reports a use case saying no by a rule, which happens before it
+// writes and leaves the transaction as it was.
+func refused(err error) bool {
+	return isDomain(err) && !errors.Is(err, ErrUnavailable)
+}
+
+// close waits for the batches in hand; later sends are ErrUnavailable.
+func (b *sendBatcher) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.wg.Wait()
+}
