@@ -51,6 +51,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		return nil, false, invalidf("reply_to is not a message of this room")
 	}
 	err = c.send(ctx, roomID, sendKey{user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, room *Room) error {
+		msg, created = nil, false // a batch rolled back runs its sends again
 		s, err := loadStanding(t.tx, room, actor)
 		if err != nil {
 			return err

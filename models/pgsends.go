@@ -34,7 +34,8 @@ import (
 // without it. A send that fails otherwise, or after it took a seq (see
 // sendCache.pending), may have left rows or aborted the transaction: the batch
 // is rolled back whole and every send in it runs again alone, so each gets
-// the outcome it would have had by itself. No savepoints are taken: they
+// the outcome it would have had by itself; a send's function must therefore
+// set its results afresh each time it runs. No savepoints are taken: they
 // cost two round trips a send, and a failure past a send's checks is a
 // database failure, which is rare.
 type sendBatcher struct {
@@ -158,7 +159,12 @@ func (b *sendBatcher) try(room string, batch []*writeReq) (errs []error, err err
 	}
 	if err != nil {
 		if _, rerr := conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
-			return errs, discard(conn, err)
+			err = discard(conn, err)
+		}
+		if len(batch) > 1 && !errors.Is(err, errAlone) {
+			// A row the others did not write may be the cause: the
+			// same client id sent twice within the batch, say.
+			err = errAlone
 		}
 	}
 	return errs, err
