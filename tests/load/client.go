@@ -45,6 +45,14 @@ func newClient(base string, secret []byte) *client {
 	return &client{base: base, hc: &http.Client{Transport: tr}, secret: secret, errs: newStatusCounter()}
 }
 
+// at is a client for another node of the same deployment: the same
+// transport, secret and error counts.
+func (c *client) at(base string) *client {
+	cc := *c
+	cc.base = base
+	return &cc
+}
+
 // token signs an HS256 token for sub with the server's secret.
 func (c *client) token(sub string, ttl time.Duration) (string, error) {
 	now := time.Now()

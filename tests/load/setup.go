@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/resonate/resonate-chat/tests/internal/spawn"
 )
 
 // roomState is one room of the run and who is in it.
@@ -23,15 +21,18 @@ type roomState struct {
 
 // generator is one run.
 type generator struct {
-	o         *options
-	c         *client
-	srv       *spawn.Server
-	pid       int
-	fileLimit uint64
-	runID     string
-	rooms     []*roomState
-	subs      []*subscriber
-	pubs      []*publisher
+	o *options
+	// c is the first node's client: it signs tokens and creates the rooms,
+	// and its transport and error counts are every node's.
+	c            *client
+	nodes        []*node
+	streamNodes  []*node
+	publishNodes []*node
+	fileLimit    uint64
+	runID        string
+	rooms        []*roomState
+	subs         []*subscriber
+	pubs         []*publisher
 }
 
 func (g *generator) user(kind string, i int) string {
@@ -61,7 +62,7 @@ func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
 		if err != nil {
 			return err
 		}
-		s := &subscriber{id: i, room: rm, user: g.user("s", i), token: tok, done: make(chan struct{})}
+		s := &subscriber{id: i, room: rm, node: g.spread(g.streamNodes, i), user: g.user("s", i), token: tok, done: make(chan struct{})}
 		rm.subs, g.subs = append(rm.subs, s), append(g.subs, s)
 	}
 	if !g.o.idle {
@@ -71,17 +72,18 @@ func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
 			if err != nil {
 				return err
 			}
-			p := &publisher{id: j, room: rm, user: g.user("p", j), token: tok}
+			p := &publisher{id: j, room: rm, node: g.spread(g.publishNodes, j), user: g.user("p", j), token: tok}
 			rm.pubs, g.pubs = append(rm.pubs, p), append(g.pubs, p)
 		}
 	}
 	start := time.Now()
 	err := parallel(ctx, len(g.subs)+len(g.pubs), g.o.workers, func(i int) error {
 		if i < len(g.subs) {
-			return g.c.join(ctx, g.subs[i].token, g.subs[i].room.id)
+			s := g.subs[i]
+			return s.node.c.join(ctx, s.token, s.room.id)
 		}
 		p := g.pubs[i-len(g.subs)]
-		return g.c.join(ctx, p.token, p.room.id)
+		return p.node.c.join(ctx, p.token, p.room.id)
 	})
 	if err != nil {
 		return fmt.Errorf("joining: %w", err)
@@ -120,22 +122,23 @@ func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (
 }
 
 func (g *generator) openOne(ctx, streamCtx context.Context, s *subscriber, rec *recorder) error {
-	head, err := g.c.head(ctx, s.token, s.room.id)
+	c := s.node.c
+	head, err := c.head(ctx, s.token, s.room.id)
 	if err != nil {
 		return err
 	}
-	t, err := g.c.ticket(ctx, s.token, s.room.id)
+	t, err := c.ticket(ctx, s.token, s.room.id)
 	if err != nil {
 		return err
 	}
 	s.base = head
 	s.last.Store(head)
-	body, err := g.c.openStream(streamCtx, t, s.room.id, head)
+	body, err := c.openStream(streamCtx, t, s.room.id, head)
 	if err != nil {
 		return err
 	}
 	s.opened = true
-	go s.run(streamCtx, g.c, body, rec)
+	go s.run(streamCtx, c, body, rec)
 	return nil
 }
 
