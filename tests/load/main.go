@@ -50,6 +50,7 @@ type options struct {
 	grace        time.Duration
 	settle       time.Duration
 	workers      int
+	burst        int
 	cpuProfile   string
 	heapProfile  string
 	selfProfile  string
@@ -84,7 +85,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.label, "label", "", "a name for the run in the results (W1, W2…)")
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "after posting, how long streams get to catch up before what is missing counts as lost")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait after opening the streams before measuring RSS")
-	fs.IntVar(&o.workers, "workers", 16, "concurrent requests while setting up")
+	fs.IntVar(&o.workers, "workers", 16, "concurrent requests while creating rooms and joining")
+	fs.IntVar(&o.burst, "burst", 16, "streams connecting at a time (each: history head, ticket, stream), as a crowd arriving at once")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "with -spawn: save each server's CPU profile over the posting steps here (.nodeN added among several nodes)")
 	fs.StringVar(&o.heapProfile, "heapprofile", "", "with -spawn: save each server's heap profile once the streams are open")
 	fs.StringVar(&o.selfProfile, "selfprofile", "", "save the generator's own CPU profile over the posting steps here (is the generator cheap enough?)")
@@ -118,8 +120,8 @@ func parseFlags(args []string) (*options, error) {
 	switch {
 	case o.spawn == (len(o.urls) > 0):
 		return nil, errors.New("give -url or -spawn, not both")
-	case o.rooms < 1 || o.streams < 0 || o.publishers < 1 || o.size < 1 || o.workers < 1 || o.nodes < 1:
-		return nil, errors.New("rooms, publishers, size, workers and nodes must be positive, streams not negative")
+	case o.rooms < 1 || o.streams < 0 || o.publishers < 1 || o.size < 1 || o.workers < 1 || o.burst < 1 || o.nodes < 1:
+		return nil, errors.New("rooms, publishers, size, workers, burst and nodes must be positive, streams not negative")
 	case len(o.rates) == 0:
 		return nil, errors.New("-rate: give at least one rate")
 	case !o.spawn && (o.db != "" || o.redis != "" || o.cpuProfile != "" || o.heapProfile != ""):
@@ -186,7 +188,7 @@ func run(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "load: raising the open-file limit to %d: %v\n", hard, err)
 	}
-	if need := uint64(o.streams + o.publishers + o.workers + 64); soft < need {
+	if need := uint64(o.streams + o.publishers + o.workers + o.burst + 64); soft < need {
 		fmt.Fprintf(os.Stderr, "load: warning: open-file limit %d is below the ~%d this run needs\n", soft, need)
 	}
 	g := &generator{o: o, fileLimit: soft}

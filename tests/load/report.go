@@ -72,6 +72,11 @@ type result struct {
 	HistoryResets int64   `json:"history_resets"`
 	Reconnects    int64   `json:"reconnects"`
 
+	// Streams connect -burst at a time; ConnectS is how long all took.
+	Burst         int            `json:"burst"`
+	ConnectS      float64        `json:"connect_s"`
+	ConnectErrors map[string]int `json:"connect_errors,omitempty"`
+
 	// The RSS and descriptor figures are the stream nodes' added up; Nodes
 	// has each node's.
 	RSSBeforeKiB    int64   `json:"rss_before_kib"`
@@ -136,6 +141,9 @@ func verdict(rs []*result) []string {
 	if last.OutOfOrder > 0 {
 		out = append(out, fmt.Sprintf("%d out of order", last.OutOfOrder))
 	}
+	if last.StreamsOK < last.Streams {
+		out = append(out, fmt.Sprintf("%d of %d streams did not connect", last.Streams-last.StreamsOK, last.Streams))
+	}
 	return out
 }
 
@@ -150,6 +158,7 @@ func (r *result) print(w io.Writer) {
 	head := fmt.Sprintf("== %s step %d: %d rooms × %d streams (%d open), %d publishers, %s, %d-byte content, %s",
 		r.Label, r.Step, r.Rooms, r.Streams, r.StreamsOK, r.Publishers, rate, r.Size, count(len(r.Nodes), "node"))
 	p("%s", strings.TrimSpace(strings.Replace(head, "==  ", "== ", 1)))
+	p("streams       %d of %d connected, %d at a time, in %.1f s; failures %s", r.StreamsOK, r.Streams, r.Burst, r.ConnectS, fmtMap(r.ConnectErrors))
 	if !r.Idle {
 		p("accepted      %d of %d sent in %.1f s = %.1f msg/s (%d late sends)", r.Accepted, r.Sent, r.DurationS, r.AcceptedRate, r.Late)
 		p("POST latency  p50 %s  p99 %s  max %s", ms(r.PostP50), ms(r.PostP99), ms(r.PostMax))

@@ -31,10 +31,7 @@ func (g *generator) run(ctx context.Context) ([]*result, error) {
 	defer endStreams()
 
 	nodes := g.beforeStreams()
-	open, firstErr := g.openStreams(ctx, streamCtx, rec)
-	if firstErr != nil {
-		fmt.Fprintln(os.Stderr, "load: first stream that failed to open:", firstErr)
-	}
+	open, took, failures := g.openStreams(ctx, streamCtx, rec)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -46,7 +43,9 @@ func (g *generator) run(ctx context.Context) ([]*result, error) {
 
 	base := result{Label: o.label, Time: time.Now().UTC(), Command: "go run ./tests/load " + strings.Join(os.Args[1:], " "),
 		Rooms: o.rooms, Streams: o.streams, StreamsOK: open, Publishers: len(g.pubs), Size: o.size, Idle: o.idle,
-		GeneratorFDs: openFiles(os.Getpid()), FileLimit: g.fileLimit, Spawned: g.nodes[0].srv != nil}
+		Burst: o.burst, ConnectS: round(took.Seconds(), 3), GeneratorFDs: openFiles(os.Getpid()), FileLimit: g.fileLimit,
+		Spawned: g.nodes[0].srv != nil}
+	base.ConnectErrors = failures.merged()
 	g.addUp(&base, nodes)
 	fmt.Fprintf(os.Stderr, "load: stream nodes' RSS %d KiB before streams, %d KiB with %d streams (%.1f KiB each); %d server descriptors\n",
 		base.RSSBeforeKiB, base.RSSStreamsKiB, open, base.RSSPerStreamKiB, base.ServerFDs)

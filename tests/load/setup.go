@@ -93,13 +93,15 @@ func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
 }
 
 // openStreams opens every stream as a client joining a room does: history
-// head, ticket, then the stream with Last-Event-ID = head_seq. Streams that
-// cannot open are counted, not fatal: at 19,900 streams the open-file limit
-// is the finding.
-func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (open int, firstErr error) {
+// head, ticket, then the stream with Last-Event-ID = head_seq, -burst at a
+// time. Streams that cannot open are counted by cause, not fatal: how many of
+// a crowd connect is the finding.
+func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (open int, took time.Duration, failures *statusCounter) {
 	var mu sync.Mutex
+	failed := 0
+	failures = newStatusCounter()
 	start := time.Now()
-	_ = parallel(ctx, len(g.subs), g.o.workers, func(i int) error {
+	_ = parallel(ctx, len(g.subs), g.o.burst, func(i int) error {
 		s := g.subs[i]
 		err := g.openOne(ctx, streamCtx, s, rec)
 		mu.Lock()
@@ -107,9 +109,10 @@ func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (
 		if err != nil {
 			s.failed.Store(true)
 			close(s.done)
-			if firstErr == nil {
-				firstErr = err
+			if failed++; failed == 1 {
+				fmt.Fprintln(os.Stderr, "load: first stream that failed to open:", err)
 			}
+			failures.add(err)
 			return nil
 		}
 		if open++; open%2000 == 0 {
@@ -117,8 +120,9 @@ func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (
 		}
 		return nil
 	})
-	fmt.Fprintf(os.Stderr, "load: %d of %d streams open in %s\n", open, len(g.subs), time.Since(start).Round(time.Millisecond))
-	return open, firstErr
+	took = time.Since(start)
+	fmt.Fprintf(os.Stderr, "load: %d of %d streams open in %s, %d at a time\n", open, len(g.subs), took.Round(time.Millisecond), g.o.burst)
+	return open, took, failures
 }
 
 func (g *generator) openOne(ctx, streamCtx context.Context, s *subscriber, rec *recorder) error {
