@@ -3,15 +3,18 @@
 // get a stream ticket and open the SSE stream with Last-Event-ID; publishers
 // join and post with a client_id. Every message's content starts with its send
 // time, so each stream measures delivery latency (receipt − send) and checks
-// that every acknowledged message arrives exactly once and in order.
+// that every acknowledged message arrives exactly once and in order. It drives
+// one server or the nodes of one deployment: streams on some, publishers on
+// others, one report.
 //
 // It is a main package without tests: `go test ./...` builds it and runs
 // nothing. See tests/load/README.md for the workloads.
 //
 //	go run ./tests/load -spawn -rooms 1 -streams 1000 -rate 200 -duration 20s
+//	go run ./tests/load -spawn -db postgres://… -redis redis://… -nodes 2 -stream-nodes 1 -publish-nodes 0 …
 //
-// It exits 1 when a message was lost, duplicated or delivered out of order,
-// and 2 when it could not set the run up.
+// It exits 1 when a message was lost, duplicated or delivered out of order, or
+// a stream never connected, and 2 when it could not set the run up.
 package main
 
 import (
