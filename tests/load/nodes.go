@@ -41,10 +41,12 @@ func pick(nodes []*node, idx []int) []*node {
 	return out
 }
 
-// spread is the node of the i-th stream or publisher: users of one room go
-// to the nodes in turn, so every room has users on every node it can.
+// spread is the node of the i-th stream or publisher, the k-th of room r
+// (users go to the rooms in turn): node (k+r) mod n. Users of one room go to
+// the nodes in turn, so every room has users on every node it can, and rooms
+// with a user each still spread over all the nodes.
 func (g *generator) spread(nodes []*node, i int) *node {
-	return nodes[(i/g.o.rooms)%len(nodes)]
+	return nodes[(i/g.o.rooms+i%g.o.rooms)%len(nodes)]
 }
 
 func (n *node) rss(field string) int64 { return spawn.ProcStatus(n.pid, field) }
