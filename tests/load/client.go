@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -43,6 +44,14 @@ func newClient(base string, secret []byte) *client {
 		WriteBufferSize: 4 << 10,
 	}
 	return &client{base: base, hc: &http.Client{Transport: tr}, secret: secret, errs: newStatusCounter()}
+}
+
+// at is a client for another node of the same deployment: the same
+// transport, secret and error counts.
+func (c *client) at(base string) *client {
+	cc := *c
+	cc.base = base
+	return &cc
 }
 
 // token signs an HS256 token for sub with the server's secret.
@@ -191,6 +200,17 @@ func (s *statusCounter) transport(err error) {
 	s.mu.Unlock()
 }
 
+// add counts a failed call: an *httpError by its status, anything else as
+// a transport failure.
+func (s *statusCounter) add(err error) {
+	var he *httpError
+	if errors.As(err, &he) {
+		s.status(he.Status)
+		return
+	}
+	s.transport(err)
+}
+
 func (s *statusCounter) snapshot() (map[string]int, map[string]int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,4 +223,11 @@ func (s *statusCounter) snapshot() (map[string]int, map[string]int) {
 		tr[k] = v
 	}
 	return st, tr
+}
+
+// merged is every count in one map, statuses and transport failures.
+func (s *statusCounter) merged() map[string]int {
+	st, tr := s.snapshot()
+	maps.Copy(st, tr)
+	return st
 }

@@ -15,6 +15,7 @@ import (
 type publisher struct {
 	id    int
 	room  *roomState
+	node  *node // the server it posts to
 	user  string
 	token string
 	n     int   // sends so far: the client_id counter
@@ -38,9 +39,10 @@ type step struct {
 	sent     atomic.Int64
 	late     atomic.Int64 // sends issued more than one interval behind schedule
 	failed   atomic.Int64
-	// CPU seconds the server and the generator spent during the step.
-	cpuServer, cpuGen float64
-	loadAvg           float64
+	// CPU seconds each node and the generator spent during the step.
+	cpuServer []float64
+	cpuGen    float64
+	loadAvg   float64
 }
 
 // run posts for the step: open loop at rate/P each, staggered so the

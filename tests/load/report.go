@@ -72,6 +72,13 @@ type result struct {
 	HistoryResets int64   `json:"history_resets"`
 	Reconnects    int64   `json:"reconnects"`
 
+	// Streams connect -burst at a time; ConnectS is how long all took.
+	Burst         int            `json:"burst"`
+	ConnectS      float64        `json:"connect_s"`
+	ConnectErrors map[string]int `json:"connect_errors,omitempty"`
+
+	// The RSS and descriptor figures are the stream nodes' added up; Nodes
+	// has each node's.
 	RSSBeforeKiB    int64   `json:"rss_before_kib"`
 	RSSStreamsKiB   int64   `json:"rss_streams_kib"`
 	RSSPerStreamKiB float64 `json:"rss_per_stream_kib"`
@@ -80,20 +87,40 @@ type result struct {
 	// holding: the Go runtime has returned the setup's garbage by then.
 	RSSPerStreamEndKiB float64 `json:"rss_per_stream_end_kib,omitempty"`
 	HWMKiB             int64   `json:"rss_peak_kib"`
-	ServerFDs          int     `json:"server_fds"`
+	ServerFDs          int64   `json:"server_fds"`
 	GeneratorFDs       int     `json:"generator_fds"`
 	FileLimit          uint64  `json:"file_limit"`
 
-	// ServerCPU and GeneratorCPU are cores busy during the step (CPU
-	// seconds per second): on a shared 2-core box they show who saturated.
+	// ServerCPU (all nodes) and GeneratorCPU are cores busy during the step
+	// (CPU seconds per second): on a shared 2-core box they show who
+	// saturated.
 	ServerCPU    float64 `json:"server_cpu_cores"`
 	GeneratorCPU float64 `json:"generator_cpu_cores"`
 	LoadAvg      float64 `json:"loadavg_1m"` // at the end of the step
 
 	HTTPErrors      map[string]int `json:"http_errors"`
 	TransportErrors map[string]int `json:"transport_errors,omitempty"`
-	DBLocked        int            `json:"database_is_locked"` // -1: server log not available
+	DBLocked        int            `json:"database_is_locked"` // all nodes; -1: server log not available
+	LogErrors       int            `json:"log_errors"`         // the servers' ERROR lines; -1 likewise
 	Spawned         bool           `json:"spawned"`
+	Nodes           []nodeResult   `json:"nodes"`
+}
+
+// nodeResult is one server's figures in one step; memory in KiB, -1 when
+// unknown.
+type nodeResult struct {
+	URL           string  `json:"url"`
+	Streams       int     `json:"streams"` // open on it
+	Publishers    int     `json:"publishers"`
+	RSSBeforeKiB  int64   `json:"rss_before_kib"`
+	RSSStreamsKiB int64   `json:"rss_streams_kib"`
+	RSSEndKiB     int64   `json:"rss_end_kib"`
+	HWMKiB        int64   `json:"rss_peak_kib"`
+	FDs           int64   `json:"fds"`
+	CPUSeconds    float64 `json:"cpu_s"`
+	CPU           float64 `json:"cpu_cores"`
+	DBLocked      int     `json:"database_is_locked"`
+	LogErrors     int     `json:"log_errors"`
 }
 
 // verdict says why the run failed, if it did: losses are per step,
@@ -114,6 +141,9 @@ func verdict(rs []*result) []string {
 	if last.OutOfOrder > 0 {
 		out = append(out, fmt.Sprintf("%d out of order", last.OutOfOrder))
 	}
+	if last.StreamsOK < last.Streams {
+		out = append(out, fmt.Sprintf("%d of %d streams did not connect", last.Streams-last.StreamsOK, last.Streams))
+	}
 	return out
 }
 
@@ -125,28 +155,44 @@ func (r *result) print(w io.Writer) {
 	} else if r.TargetRate > 0 {
 		rate = fmt.Sprintf("%.0f msg/s", r.TargetRate)
 	}
-	head := fmt.Sprintf("== %s step %d: %d rooms × %d streams (%d open), %d publishers, %s, %d-byte content",
-		r.Label, r.Step, r.Rooms, r.Streams, r.StreamsOK, r.Publishers, rate, r.Size)
+	head := fmt.Sprintf("== %s step %d: %d rooms × %d streams (%d open), %d publishers, %s, %d-byte content, %s",
+		r.Label, r.Step, r.Rooms, r.Streams, r.StreamsOK, r.Publishers, rate, r.Size, count(len(r.Nodes), "node"))
 	p("%s", strings.TrimSpace(strings.Replace(head, "==  ", "== ", 1)))
+	p("streams       %d of %d connected, %d at a time, in %.1f s; failures %s", r.StreamsOK, r.Streams, r.Burst, r.ConnectS, fmtMap(r.ConnectErrors))
 	if !r.Idle {
 		p("accepted      %d of %d sent in %.1f s = %.1f msg/s (%d late sends)", r.Accepted, r.Sent, r.DurationS, r.AcceptedRate, r.Late)
 		p("POST latency  p50 %s  p99 %s  max %s", ms(r.PostP50), ms(r.PostP99), ms(r.PostMax))
 		p("delivery      %d of %d expected; p50 %s  p90 %s  p99 %s  max %s", r.Deliveries, r.Expected,
 			ms(r.DeliveryP50), ms(r.DeliveryP90), ms(r.DeliveryP99), ms(r.DeliveryMax))
-		p("CPU           server %.2f cores, generator %.2f cores (%d cores, load average %.1f)", r.ServerCPU, r.GeneratorCPU, runtime.NumCPU(), r.LoadAvg)
+		p("CPU           servers %.2f cores, generator %.2f cores (%d cores, load average %.1f)", r.ServerCPU, r.GeneratorCPU, runtime.NumCPU(), r.LoadAvg)
 		p("integrity     lost %d (%d messages), duplicated %d, out of order %d, history.reset %d, reconnects %d",
 			r.Lost, r.LostMessages, r.Duplicated, r.OutOfOrder, r.HistoryResets, r.Reconnects)
 	}
 	if r.RSSBeforeKiB >= 0 {
-		p("server RSS    %s before streams, %s with streams (%.1f KiB per stream), %s at end, peak %s",
-			kib(r.RSSBeforeKiB), kib(r.RSSStreamsKiB), r.RSSPerStreamKiB, kib(r.RSSEndKiB), kib(r.HWMKiB))
+		who := "server RSS   "
+		if len(r.Nodes) > 1 {
+			who = "stream nodes'"
+		}
+		p("%s %s before streams, %s with streams (%.1f KiB per stream), %s at end, peak %s",
+			who, kib(r.RSSBeforeKiB), kib(r.RSSStreamsKiB), r.RSSPerStreamKiB, kib(r.RSSEndKiB), kib(r.HWMKiB))
 		if r.Idle {
 			p("idle streams  %.1f KiB per stream once open, %.1f KiB after holding them %.0f s",
 				r.RSSPerStreamKiB, r.RSSPerStreamEndKiB, r.DurationS)
 		}
 		p("descriptors   server %d, generator %d, limit %d each", r.ServerFDs, r.GeneratorFDs, r.FileLimit)
 	}
-	p("HTTP errors   %s; transport errors %s; \"database is locked\" %s", fmtMap(r.HTTPErrors), fmtMap(r.TransportErrors), lockedStr(r.DBLocked))
+	if len(r.Nodes) > 1 {
+		for i, n := range r.Nodes {
+			p("node %-8d %s: %d streams, %d publishers; CPU %.2f cores (%.1f s); log errors %s, \"database is locked\" %s",
+				i, n.URL, n.Streams, n.Publishers, n.CPU, n.CPUSeconds, logCount(n.LogErrors), logCount(n.DBLocked))
+			if n.RSSBeforeKiB >= 0 {
+				p("              RSS %s before streams, %s with streams, %s at end, peak %s; %d descriptors",
+					kib(n.RSSBeforeKiB), kib(n.RSSStreamsKiB), kib(n.RSSEndKiB), kib(n.HWMKiB), n.FDs)
+			}
+		}
+	}
+	p("HTTP errors   %s; transport errors %s; log errors %s; \"database is locked\" %s",
+		fmtMap(r.HTTPErrors), fmtMap(r.TransportErrors), logCount(r.LogErrors), logCount(r.DBLocked))
 }
 
 func ms(v float64) string {
@@ -158,9 +204,17 @@ func ms(v float64) string {
 
 func kib(v int64) string { return fmt.Sprintf("%.1f MiB", float64(v)/1024) }
 
-func lockedStr(n int) string {
+// count is "1 node", "2 nodes".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func logCount(n int) string {
 	if n < 0 {
-		return "n/a (not spawned)"
+		return "n/a"
 	}
 	return fmt.Sprint(n)
 }

@@ -30,11 +30,8 @@ func (g *generator) run(ctx context.Context) ([]*result, error) {
 	streamCtx, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 
-	rssBefore := spawn.ProcStatus(g.pid, "VmRSS")
-	open, firstErr := g.openStreams(ctx, streamCtx, rec)
-	if firstErr != nil {
-		fmt.Fprintln(os.Stderr, "load: first stream that failed to open:", firstErr)
-	}
+	nodes := g.beforeStreams()
+	open, took, failures := g.openStreams(ctx, streamCtx, rec)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -42,42 +39,40 @@ func (g *generator) run(ctx context.Context) ([]*result, error) {
 	// descriptors; publishers open their own.
 	g.c.hc.Transport.(*http.Transport).CloseIdleConnections()
 	sleep(ctx, o.settle)
+	g.withStreams(nodes)
 
 	base := result{Label: o.label, Time: time.Now().UTC(), Command: "go run ./tests/load " + strings.Join(os.Args[1:], " "),
 		Rooms: o.rooms, Streams: o.streams, StreamsOK: open, Publishers: len(g.pubs), Size: o.size, Idle: o.idle,
-		RSSBeforeKiB: rssBefore, RSSStreamsKiB: spawn.ProcStatus(g.pid, "VmRSS"), ServerFDs: openFiles(g.pid),
-		GeneratorFDs: openFiles(os.Getpid()), FileLimit: g.fileLimit, Spawned: g.srv != nil, DBLocked: -1}
-	if open > 0 && base.RSSBeforeKiB >= 0 {
-		base.RSSPerStreamKiB = round(float64(base.RSSStreamsKiB-base.RSSBeforeKiB)/float64(open), 2)
-	}
-	fmt.Fprintf(os.Stderr, "load: server RSS %d KiB before streams, %d KiB with %d streams (%.1f KiB each); %d server descriptors\n",
+		Burst: o.burst, ConnectS: round(took.Seconds(), 3), GeneratorFDs: openFiles(os.Getpid()), FileLimit: g.fileLimit,
+		Spawned: g.nodes[0].srv != nil}
+	base.ConnectErrors = failures.merged()
+	g.addUp(&base, nodes)
+	fmt.Fprintf(os.Stderr, "load: stream nodes' RSS %d KiB before streams, %d KiB with %d streams (%.1f KiB each); %d server descriptors\n",
 		base.RSSBeforeKiB, base.RSSStreamsKiB, open, base.RSSPerStreamKiB, base.ServerFDs)
 	if o.heapProfile != "" {
-		if err := fetchProfile(ctx, g.srv.PprofURL+"/debug/pprof/heap?gc=1", o.heapProfile); err != nil {
-			fmt.Fprintln(os.Stderr, "load: heap profile:", err)
-		}
 		// The text form ends with runtime.MemStats: StackInuse shows what
 		// the streams' goroutine stacks cost, which the heap profile omits.
-		if err := fetchProfile(ctx, g.srv.PprofURL+"/debug/pprof/heap?debug=1", o.heapProfile+".txt"); err != nil {
-			fmt.Fprintln(os.Stderr, "load: heap profile text:", err)
-		}
-		if err := fetchProfile(ctx, g.srv.PprofURL+"/debug/pprof/goroutine?debug=1", o.heapProfile+".goroutines.txt"); err != nil {
-			fmt.Fprintln(os.Stderr, "load: goroutine profile:", err)
+		for _, q := range [][2]string{{"/debug/pprof/heap?gc=1", ""}, {"/debug/pprof/heap?debug=1", ".txt"},
+			{"/debug/pprof/goroutine?debug=1", ".goroutines.txt"}} {
+			if err := g.fetchProfiles(ctx, q[0], o.heapProfile, q[1]); err != nil {
+				fmt.Fprintln(os.Stderr, "load: heap profile:", err)
+			}
 		}
 	}
 
 	var steps []*step
 	if o.idle {
 		fmt.Fprintf(os.Stderr, "load: holding %d idle streams for %s\n", open, o.duration)
+		cpu := g.serverCPU()
 		sleep(ctx, o.duration)
-		steps = []*step{{elapsed: o.duration, loadAvg: loadAvg()}}
+		steps = []*step{{elapsed: o.duration, cpuServer: g.cpuSince(cpu), loadAvg: loadAvg()}}
 	} else {
 		var profDone chan error
 		if o.cpuProfile != "" {
 			secs := int(math.Ceil((time.Duration(len(o.rates)) * o.duration).Seconds()))
 			profDone = make(chan error, 1)
 			go func() {
-				profDone <- fetchProfile(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", g.srv.PprofURL, secs), o.cpuProfile)
+				profDone <- g.fetchProfiles(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), o.cpuProfile, "")
 			}()
 		}
 		if o.selfProfile != "" {
@@ -104,21 +99,16 @@ func (g *generator) run(ctx context.Context) ([]*result, error) {
 			if err := <-profDone; err != nil {
 				fmt.Fprintln(os.Stderr, "load: cpu profile:", err)
 			} else {
-				fmt.Fprintln(os.Stderr, "load: server CPU profile saved to", o.cpuProfile)
+				fmt.Fprintln(os.Stderr, "load: server CPU profile saved to", o.cpuProfile+spawn.NodeSuffix(0, len(g.nodes)), "…")
 			}
 		}
 	}
-	base.RSSEndKiB, base.HWMKiB = spawn.ProcStatus(g.pid, "VmRSS"), spawn.ProcStatus(g.pid, "VmHWM")
-	if o.idle && open > 0 && base.RSSBeforeKiB >= 0 {
-		base.RSSPerStreamEndKiB = round(float64(base.RSSEndKiB-base.RSSBeforeKiB)/float64(open), 2)
-	}
+	g.atEnd(nodes)
 	endStreams()
 	if !g.waitReaders(10 * time.Second) {
 		return nil, fmt.Errorf("stream readers did not stop within 10 s")
 	}
-	if g.srv != nil {
-		base.DBLocked = countInLog(g.srv.LogPath, "database is locked")
-	}
+	g.addUp(&base, nodes)
 	base.HTTPErrors, base.TransportErrors = g.c.errs.snapshot()
 	return g.results(&base, steps, rec), nil
 }
@@ -130,13 +120,13 @@ func (g *generator) runStep(ctx context.Context, rec *recorder, index int, rate 
 	// A send in flight at the end may finish; one stuck longer is abandoned.
 	pctx, cancel := context.WithDeadline(ctx, st.end.Add(30*time.Second))
 	defer cancel()
-	cpuS, cpuG := cpuSeconds(g.pid), cpuSeconds(os.Getpid())
+	cpuS, cpuG := g.serverCPU(), cpuSeconds(os.Getpid())
 	var wg sync.WaitGroup
 	for _, p := range g.pubs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.run(pctx, g.c, st, len(g.pubs), g.o.size, rec)
+			p.run(pctx, p.node.c, st, len(g.pubs), g.o.size, rec)
 		}()
 	}
 	if n := min(g.o.stalls, len(g.subs)); n > 0 {
@@ -166,9 +156,7 @@ func (g *generator) runStep(ctx context.Context, rec *recorder, index int, rate 
 	wg.Wait()
 	close(stop)
 	st.elapsed = time.Since(st.start)
-	if cpuS >= 0 {
-		st.cpuServer = cpuSeconds(g.pid) - cpuS
-	}
+	st.cpuServer = g.cpuSince(cpuS)
 	st.cpuGen = cpuSeconds(os.Getpid()) - cpuG
 	st.loadAvg = loadAvg()
 	return st
@@ -256,11 +244,10 @@ func (g *generator) results(base *result, steps []*step, rec *recorder) []*resul
 		r := *base
 		r.Step, r.TargetRate, r.DurationS = i, st.rate, round(st.elapsed.Seconds(), 3)
 		r.Sent, r.Accepted, r.Late, r.LoadAvg = st.sent.Load(), st.accepted.Load(), st.late.Load(), st.loadAvg
+		r.Nodes = withCPU(base.Nodes, st.cpuServer, st.elapsed.Seconds())
 		if st.elapsed > 0 {
 			r.AcceptedRate = round(float64(r.Accepted)/st.elapsed.Seconds(), 1)
-		}
-		if st.elapsed > 0 {
-			r.ServerCPU = round(st.cpuServer/st.elapsed.Seconds(), 2)
+			r.ServerCPU = round(sum(st.cpuServer)/st.elapsed.Seconds(), 2)
 			r.GeneratorCPU = round(st.cpuGen/st.elapsed.Seconds(), 2)
 		}
 		ps, ds := rec.post[i].summary(), rec.delivery[i].summary()

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/resonate/resonate-chat/tests/internal/spawn"
 )
 
 // roomState is one room of the run and who is in it.
@@ -23,15 +21,18 @@ type roomState struct {
 
 // generator is one run.
 type generator struct {
-	o         *options
-	c         *client
-	srv       *spawn.Server
-	pid       int
-	fileLimit uint64
-	runID     string
-	rooms     []*roomState
-	subs      []*subscriber
-	pubs      []*publisher
+	o *options
+	// c is the first node's client: it signs tokens and creates the rooms,
+	// and its transport and error counts are every node's.
+	c            *client
+	nodes        []*node
+	streamNodes  []*node
+	publishNodes []*node
+	fileLimit    uint64
+	runID        string
+	rooms        []*roomState
+	subs         []*subscriber
+	pubs         []*publisher
 }
 
 func (g *generator) user(kind string, i int) string {
@@ -61,7 +62,7 @@ func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
 		if err != nil {
 			return err
 		}
-		s := &subscriber{id: i, room: rm, user: g.user("s", i), token: tok, done: make(chan struct{})}
+		s := &subscriber{id: i, room: rm, node: g.spread(g.streamNodes, i), user: g.user("s", i), token: tok, done: make(chan struct{})}
 		rm.subs, g.subs = append(rm.subs, s), append(g.subs, s)
 	}
 	if !g.o.idle {
@@ -71,17 +72,18 @@ func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
 			if err != nil {
 				return err
 			}
-			p := &publisher{id: j, room: rm, user: g.user("p", j), token: tok}
+			p := &publisher{id: j, room: rm, node: g.spread(g.publishNodes, j), user: g.user("p", j), token: tok}
 			rm.pubs, g.pubs = append(rm.pubs, p), append(g.pubs, p)
 		}
 	}
 	start := time.Now()
 	err := parallel(ctx, len(g.subs)+len(g.pubs), g.o.workers, func(i int) error {
 		if i < len(g.subs) {
-			return g.c.join(ctx, g.subs[i].token, g.subs[i].room.id)
+			s := g.subs[i]
+			return s.node.c.join(ctx, s.token, s.room.id)
 		}
 		p := g.pubs[i-len(g.subs)]
-		return g.c.join(ctx, p.token, p.room.id)
+		return p.node.c.join(ctx, p.token, p.room.id)
 	})
 	if err != nil {
 		return fmt.Errorf("joining: %w", err)
@@ -91,13 +93,15 @@ func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
 }
 
 // openStreams opens every stream as a client joining a room does: history
-// head, ticket, then the stream with Last-Event-ID = head_seq. Streams that
-// cannot open are counted, not fatal: at 19,900 streams the open-file limit
-// is the finding.
-func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (open int, firstErr error) {
+// head, ticket, then the stream with Last-Event-ID = head_seq, -burst at a
+// time. Streams that cannot open are counted by cause, not fatal: how many of
+// a crowd connect is the finding.
+func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (open int, took time.Duration, failures *statusCounter) {
 	var mu sync.Mutex
+	failed := 0
+	failures = newStatusCounter()
 	start := time.Now()
-	_ = parallel(ctx, len(g.subs), g.o.workers, func(i int) error {
+	_ = parallel(ctx, len(g.subs), g.o.burst, func(i int) error {
 		s := g.subs[i]
 		err := g.openOne(ctx, streamCtx, s, rec)
 		mu.Lock()
@@ -105,9 +109,10 @@ func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (
 		if err != nil {
 			s.failed.Store(true)
 			close(s.done)
-			if firstErr == nil {
-				firstErr = err
+			if failed++; failed == 1 {
+				fmt.Fprintln(os.Stderr, "load: first stream that failed to open:", err)
 			}
+			failures.add(err)
 			return nil
 		}
 		if open++; open%2000 == 0 {
@@ -115,27 +120,29 @@ func (g *generator) openStreams(ctx, streamCtx context.Context, rec *recorder) (
 		}
 		return nil
 	})
-	fmt.Fprintf(os.Stderr, "load: %d of %d streams open in %s\n", open, len(g.subs), time.Since(start).Round(time.Millisecond))
-	return open, firstErr
+	took = time.Since(start)
+	fmt.Fprintf(os.Stderr, "load: %d of %d streams open in %s, %d at a time\n", open, len(g.subs), took.Round(time.Millisecond), g.o.burst)
+	return open, took, failures
 }
 
 func (g *generator) openOne(ctx, streamCtx context.Context, s *subscriber, rec *recorder) error {
-	head, err := g.c.head(ctx, s.token, s.room.id)
+	c := s.node.c
+	head, err := c.head(ctx, s.token, s.room.id)
 	if err != nil {
 		return err
 	}
-	t, err := g.c.ticket(ctx, s.token, s.room.id)
+	t, err := c.ticket(ctx, s.token, s.room.id)
 	if err != nil {
 		return err
 	}
 	s.base = head
 	s.last.Store(head)
-	body, err := g.c.openStream(streamCtx, t, s.room.id, head)
+	body, err := c.openStream(streamCtx, t, s.room.id, head)
 	if err != nil {
 		return err
 	}
 	s.opened = true
-	go s.run(streamCtx, g.c, body, rec)
+	go s.run(streamCtx, c, body, rec)
 	return nil
 }
 

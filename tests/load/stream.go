@@ -16,6 +16,7 @@ import (
 type subscriber struct {
 	id    int
 	room  *roomState
+	node  *node // the server it streams from
 	user  string
 	token string
 	// base is the head_seq the stream first opened at: every event after it

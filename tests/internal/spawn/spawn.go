@@ -1,12 +1,15 @@
-// Package spawn builds resonate-chat and runs it on a fresh SQLite file with
-// a random secret, for the load generator and the soak: the one place that
-// knows how to start the server, wait for it and stop it.
+// Package spawn builds resonate-chat and runs it the ways users do: one node
+// on a fresh SQLite file, one node on a fresh PostgreSQL database, or several
+// nodes sharing a fresh PostgreSQL database and a Redis. Every node gets the
+// same random secret. It serves the load generator and the soak: the one place
+// that knows how to start the server, wait for it and stop it.
 package spawn
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -24,31 +28,69 @@ type Options struct {
 	Pkg      string // package to build, relative to the module root; "." when empty
 	LogLevel string // CHAT_LOG_LEVEL
 	Pprof    bool   // serve /debug/pprof/ on an internal listener (CHAT_INTERNAL_ADDR)
+	// DB, when set, is a PostgreSQL server's URL (postgres://…) on which
+	// the run gets a database of its own, created at start and dropped at
+	// Stop. Empty: a SQLite file in the temporary directory.
+	DB string
+	// Redis, when set, is every node's CHAT_REDIS_URL. The run gets a
+	// CHAT_REDIS_PREFIX of its own, so runs sharing one Redis do not mix.
+	Redis string
+	// Nodes is how many server processes to start (0 means one). More than
+	// one needs DB and Redis: that is the only way nodes share rooms.
+	Nodes int
 	// Env adds settings after the defaults (which it may override).
 	Env []string
 }
 
-// Server is a running server process.
+// Cluster is the started nodes and what they share.
+type Cluster struct {
+	Nodes  []*Server
+	Secret string // CHAT_JWT_SECRET of every node
+	DB     string // the SQLite file, or the URL of the run's PostgreSQL database
+	Dir    string // the temporary directory: binary, SQLite database, logs
+	dropDB func() error
+}
+
+// Server is one running server process.
 type Server struct {
 	URL      string
 	PprofURL string // the internal listener, when Options.Pprof
 	Secret   string // CHAT_JWT_SECRET: HS256 tokens are signed with it
 	PID      int
-	DB       string // the SQLite file
-	Dir      string // the temporary directory: binary, database, log
+	DB       string // CHAT_DB: the SQLite file or the PostgreSQL URL
+	Dir      string // the cluster's temporary directory
 	LogPath  string
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when the process has exited, with waitErr set
 	waitErr  error
+	owner    *Cluster // set by Start: Stop then releases the directory and database
 }
 
-// Start builds the server and starts it with the flood limit off and a known
-// secret, then waits until /healthz answers. Every stream a test client opens
-// comes from 127.0.0.1, so the per-address stream limit is lifted too (unless
-// the environment sets it); every other setting is the default unless
-// Options.Env says otherwise. The child inherits the caller's environment, so
-// a raised open-file limit as well.
+// Start builds and starts one server (Options.Nodes is ignored) and returns
+// it; its Stop also removes what the run created.
 func Start(ctx context.Context, o Options) (*Server, error) {
+	o.Nodes = 1
+	c, err := StartCluster(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	s := c.Nodes[0]
+	s.owner = c
+	return s, nil
+}
+
+// StartCluster builds the server and starts its nodes together, as a
+// deployment would (the migrations' advisory lock lets one of them migrate),
+// with the flood limit off and a known secret, then waits until each answers
+// /healthz. Every stream a test client opens comes from 127.0.0.1, so the
+// per-address stream limit is lifted too (unless the environment sets it);
+// every other setting is the default unless Options.Env says otherwise. The
+// children inherit the caller's environment, so a raised open-file limit too.
+func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
+	o.Nodes = max(o.Nodes, 1)
+	if o.Nodes > 1 && (o.DB == "" || o.Redis == "") {
+		return nil, errors.New("several nodes need a PostgreSQL server and a Redis to share")
+	}
 	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
@@ -60,53 +102,91 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := &Cluster{Secret: randomHex(32), DB: filepath.Join(dir, "chat.db"), Dir: dir}
+	fail := func(err error) (*Cluster, error) {
+		_ = c.Stop(false)
+		return nil, err
+	}
 	bin := filepath.Join(dir, "server")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, o.Pkg)
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("go build %s: %w", o.Pkg, err)
+		return fail(fmt.Errorf("go build %s: %w", o.Pkg, err))
 	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	s := &Server{Secret: hex.EncodeToString(secret), DB: filepath.Join(dir, "chat.db"), Dir: dir,
-		LogPath: filepath.Join(dir, "server.log"), exited: make(chan struct{})}
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
+	if o.DB != "" {
+		if c.DB, c.dropDB, err = freshDatabase(ctx, o.DB); err != nil {
+			return fail(err)
+		}
 	}
-	s.URL = "http://" + addr
-	env := append(os.Environ(), "CHAT_ADDR="+addr, "CHAT_DB="+s.DB, "CHAT_SEND_RATE=off", "CHAT_JWT_SECRET="+s.Secret)
+	env := append(os.Environ(), "CHAT_DB="+c.DB, "CHAT_SEND_RATE=off", "CHAT_JWT_SECRET="+c.Secret)
+	if o.Redis != "" {
+		env = append(env, "CHAT_REDIS_URL="+o.Redis, "CHAT_REDIS_PREFIX=spawn-"+randomHex(6)+":room:")
+	}
 	if o.LogLevel != "" {
 		env = append(env, "CHAT_LOG_LEVEL="+o.LogLevel)
 	}
 	if _, set := os.LookupEnv("CHAT_MAX_STREAMS_PER_IP"); !set {
 		env = append(env, "CHAT_MAX_STREAMS_PER_IP=0")
 	}
+	c.Nodes = make([]*Server, o.Nodes)
+	errs := make([]error, o.Nodes)
+	var wg sync.WaitGroup
+	for i := range c.Nodes {
+		wg.Go(func() {
+			s := &Server{Secret: c.Secret, DB: c.DB, Dir: dir, exited: make(chan struct{}),
+				LogPath: filepath.Join(dir, "server"+NodeSuffix(i, o.Nodes)+".log")}
+			c.Nodes[i] = s
+			errs[i] = s.start(bin, env, o)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fail(err)
+	}
+	return c, nil
+}
+
+// NodeSuffix tells a node's files apart: "" when it is the only node,
+// ".node<i>" among several.
+func NodeSuffix(i, nodes int) string {
+	if nodes <= 1 {
+		return ""
+	}
+	return ".node" + strconv.Itoa(i)
+}
+
+// start runs the binary on free addresses and waits until it serves.
+func (s *Server) start(bin string, env []string, o Options) error {
+	addr, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	s.URL = "http://" + addr
+	env = append(env, "CHAT_ADDR="+addr)
 	if o.Pprof {
 		iaddr, err := FreeAddr()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.PprofURL = "http://" + iaddr
 		env = append(env, "CHAT_INTERNAL_ADDR="+iaddr)
 	}
 	logf, err := os.Create(s.LogPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logf.Close() // the child has its own descriptor
-	s.cmd = exec.Command(bin)
-	s.cmd.Stdout, s.cmd.Stderr, s.cmd.Env = logf, logf, append(env, o.Env...)
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
+	cmd := exec.Command(bin)
+	cmd.Stdout, cmd.Stderr, cmd.Env = logf, logf, append(env, o.Env...)
+	if err := cmd.Start(); err != nil {
+		return err
 	}
-	s.PID = s.cmd.Process.Pid
-	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
+	s.cmd, s.PID = cmd, cmd.Process.Pid
+	go func() { s.waitErr = cmd.Wait(); close(s.exited) }()
 	if err := s.waitHealthy(time.Minute); err != nil {
-		return nil, err
+		return err
 	}
-	return s, s.checkPprof()
+	return s.checkPprof()
 }
 
 func (s *Server) waitHealthy(within time.Duration) error {
@@ -124,7 +204,6 @@ func (s *Server) waitHealthy(within time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.Stop(true)
 			return fmt.Errorf("server did not answer /healthz within %s; log: %s", within, Tail(s.LogPath))
 		}
 	}
@@ -143,7 +222,6 @@ func (s *Server) checkPprof() error {
 		}
 		err = fmt.Errorf("status %d", resp.StatusCode)
 	}
-	s.Stop(false)
 	return fmt.Errorf("the server serves no /debug/pprof/ on CHAT_INTERNAL_ADDR (%v)", err)
 }
 
@@ -156,9 +234,22 @@ func (s *Server) Err() error {
 	return s.waitErr
 }
 
-// Stop sends SIGTERM, waits for the shutdown (killing the server after 30 s),
-// and removes the temporary directory unless keep.
-func (s *Server) Stop(keep bool) {
+// Stop ends the process (see halt). For a server from Start it then removes
+// the temporary directory and drops the PostgreSQL database, unless keep.
+func (s *Server) Stop(keep bool) error {
+	s.halt()
+	if s.owner != nil {
+		return s.owner.release(keep)
+	}
+	return nil
+}
+
+// halt sends SIGTERM and waits for the shutdown, killing the server after
+// 30 s (a shutdown that takes longer is stuck, not slow).
+func (s *Server) halt() {
+	if s == nil || s.cmd == nil {
+		return
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
@@ -166,9 +257,28 @@ func (s *Server) Stop(keep bool) {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
-	if !keep {
-		os.RemoveAll(s.Dir)
+}
+
+// Stop ends every node at once, then removes the temporary directory and
+// drops the PostgreSQL database, unless keep.
+func (c *Cluster) Stop(keep bool) error {
+	var wg sync.WaitGroup
+	for _, s := range c.Nodes {
+		wg.Go(s.halt)
 	}
+	wg.Wait()
+	return c.release(keep)
+}
+
+func (c *Cluster) release(keep bool) error {
+	if keep {
+		return nil
+	}
+	err := os.RemoveAll(c.Dir)
+	if c.dropDB != nil {
+		err = errors.Join(err, c.dropDB())
+	}
+	return err
 }
 
 // Tail is the end of a log file, for an error message.
@@ -200,6 +310,12 @@ func FreeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // ProcStatus reads a kB field (VmRSS, VmHWM) of /proc/<pid>/status; -1 when
