@@ -14,8 +14,9 @@ type Observer interface {
 	// StoreDone is one write ("write", waiting for the SQLite writer
 	// included) or read ("read") transaction of a use case.
 	StoreDone(op string, d time.Duration)
-	// GroupCommit is one transaction of the SQLite writer holding writes
-	// writes, from its BEGIN to its COMMIT.
+	// GroupCommit is one transaction holding writes writes, from its BEGIN
+	// to its COMMIT: a group commit of the SQLite writer, or a batch of
+	// sends to one room on PostgreSQL.
 	GroupCommit(d time.Duration, writes int)
 }
 
