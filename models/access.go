@@ -3,7 +3,6 @@ package models
 import (
 	"errors"
 	"math"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -55,23 +54,23 @@ type standing struct {
 
 // standingRow is one user's rows in one room, read in a single query.
 type standingRow struct {
-	KUserID    *string    `gorm:"column:k_user_id"`
-	PUserID    *string    `gorm:"column:p_user_id"`
-	PName      *string    `gorm:"column:p_name"`
-	PRole      *string    `gorm:"column:p_role"`
-	PJoinedAt  *time.Time `gorm:"column:p_joined_at"`
-	PIsAdmin   *bool      `gorm:"column:p_is_admin"`
-	BUserID    *string    `gorm:"column:b_user_id"`
-	BUntil     *time.Time `gorm:"column:b_until"`
-	BReason    *string    `gorm:"column:b_reason"`
-	BActorID   *string    `gorm:"column:b_actor_id"`
-	BCreatedAt *time.Time `gorm:"column:b_created_at"`
-	MUserID    *string    `gorm:"column:m_user_id"`
-	MUntil     *time.Time `gorm:"column:m_until"`
-	LUserID    *string    `gorm:"column:l_user_id"`
-	LLastPost  *time.Time `gorm:"column:l_last_post_at"`
-	LTokens    *float64   `gorm:"column:l_tokens"`
-	LTokensAt  *time.Time `gorm:"column:l_tokens_at"`
+	KUserID     *string    `gorm:"column:k_user_id"`
+	PUserID     *string    `gorm:"column:p_user_id"`
+	PName       *string    `gorm:"column:p_name"`
+	PRole       *string    `gorm:"column:p_role"`
+	PJoinedAt   *time.Time `gorm:"column:p_joined_at"`
+	PIsAdmin    *bool      `gorm:"column:p_is_admin"`
+	BUserID     *string    `gorm:"column:b_user_id"`
+	BUntil      *time.Time `gorm:"column:b_until"`
+	BReason     *string    `gorm:"column:b_reason"`
+	BActorID    *string    `gorm:"column:b_actor_id"`
+	BCreatedAt  *time.Time `gorm:"column:b_created_at"`
+	MUserID     *string    `gorm:"column:m_user_id"`
+	MUntil      *time.Time `gorm:"column:m_until"`
+	LUserID     *string    `gorm:"column:l_user_id"`
+	LLastPostAt *time.Time `gorm:"column:l_last_post_at"`
+	LTokens     *float64   `gorm:"column:l_tokens"`
+	LTokensAt   *time.Time `gorm:"column:l_tokens_at"`
 }
 
 // standingSQL reads the rows of the (room_id, user_id) pairs of k.
@@ -89,21 +88,6 @@ LEFT JOIN mutes m ON m.room_id = k.room_id AND m.user_id = k.user_id
 LEFT JOIN send_limits l ON l.room_id = k.room_id AND l.user_id = k.user_id`
 	standingSQL = standingSelect + "(SELECT CAST(? AS TEXT) AS room_id, CAST(? AS TEXT) AS user_id) k" + standingJoins
 )
-
-// loadStandings reads the rows of several users in room with one query, for
-// a batch of sends on PostgreSQL (see prefetch).
-func loadStandings(tx *gorm.DB, room string, users []string) ([]*standingRow, error) {
-	var rows []*standingRow
-	if len(users) == 0 {
-		return rows, nil
-	}
-	args := make([]any, 0, 2*len(users))
-	for _, u := range users {
-		args = append(args, room, u)
-	}
-	keys := strings.Repeat("(CAST(? AS TEXT), CAST(? AS TEXT)), ", len(users)-1) + "(CAST(? AS TEXT), CAST(? AS TEXT))"
-	return rows, tx.Raw(standingSelect+"(VALUES "+keys+") AS k (room_id, user_id)"+standingJoins, args...).Scan(&rows).Error
-}
 
 // loadStanding reads actor's participation, ban, mute and send limit in room
 // with one query.
@@ -139,7 +123,7 @@ func loadStanding(tx *gorm.DB, room *Room, actor Actor) (*standing, error) {
 		}
 	}
 	if row.LUserID != nil {
-		s.limit = &SendLimit{RoomID: room.ID, UserID: *row.LUserID, LastPostAt: utc(*row.LLastPost), Tokens: *row.LTokens,
+		s.limit = &SendLimit{RoomID: room.ID, UserID: *row.LUserID, LastPostAt: utc(*row.LLastPostAt), Tokens: *row.LTokens,
 			TokensAt: utc(*row.LTokensAt)}
 	}
 	return s, nil

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -104,7 +103,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 }
 
 // sentBefore returns the sender's message in the room with clientID, or nil:
-// from a batch's cache when the batch read it beforehand (see prefetch).
+// from a batch's cache when the batch read it beforehand (see begin).
 func sentBefore(tx *gorm.DB, roomID, senderID string, clientID *string) (*Message, error) {
 	if clientID == nil {
 		return nil, nil
@@ -120,20 +119,6 @@ func sentBefore(tx *gorm.DB, roomID, senderID string, clientID *string) (*Messag
 		return nil, res.Error
 	}
 	return &prev, nil
-}
-
-// sentBeforeAll is sentBefore for several senders and client ids at once.
-func sentBeforeAll(tx *gorm.DB, roomID string, keys []sendKey) ([]Message, error) {
-	var out []Message
-	if len(keys) == 0 {
-		return out, nil
-	}
-	args := []any{roomID}
-	for _, k := range keys {
-		args = append(args, k.user, *k.clientID)
-	}
-	pairs := strings.Repeat("(?, ?), ", len(keys)-1) + "(?, ?)"
-	return out, tx.Raw("SELECT * FROM messages WHERE room_id = ? AND (sender_id, client_id) IN ("+pairs+")", args...).Scan(&out).Error
 }
 
 func senderName(s *standing) string {

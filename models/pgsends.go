@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -121,9 +119,11 @@ func (b *sendBatcher) commit(room string, batch []*writeReq) {
 // transaction's; errAlone when a send failed in a way that spoils the others.
 //
 // The transaction runs on a connection taken from the pool for the batch, so
-// that its last statements — the cache's rows, the commit work (pruning) and
-// COMMIT — go to PostgreSQL as one pipeline: one round trip where there were
-// six, with the room locked meanwhile.
+// that it can talk to PostgreSQL in pipelines: one round trip opens it (see
+// begin), the sends then run on what that read, and one round trip ends it —
+// the cache's rows, the commit work (pruning) and COMMIT. The room stays
+// locked for little more than those two round trips, which is what bounds a
+// room's rate when several nodes send to it.
 func (b *sendBatcher) try(room string, batch []*writeReq) (errs []error, err error) {
 	defer func(start time.Time) { b.observer.GroupCommit(time.Since(start), len(batch)) }(time.Now())
 	errs = make([]error, len(batch))
@@ -135,18 +135,15 @@ func (b *sendBatcher) try(room string, batch []*writeReq) (errs []error, err err
 		return errs, err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+	cache := newSendCache().batchRows()
+	if err := begin(ctx, conn, cache, room, batch); err != nil {
 		return errs, discard(conn, err)
 	}
-	cache := newSendCache().batchRows()
 	end := &commitWork{}
 	tx := b.db.Session(&gorm.Session{NewDB: true, Context: context.WithValue(ctx, commitWorkKey{}, end)})
 	tx.Statement.ConnPool = conn
 	cached := withCache(tx, cache)
-	err = prefetch(cached, cache, room, batch)
-	if err == nil {
-		err = b.run(cached, cache, batch, errs)
-	}
+	err = b.run(cached, cache, batch, errs)
 	if err == nil {
 		p := &pipeline{}
 		last := withPipeline(cached, p)
@@ -190,42 +187,6 @@ func (b *sendBatcher) run(tx *gorm.DB, cache *sendCache, batch []*writeReq, errs
 		}
 	}
 	return nil
-}
-
-// prefetch locks the room and reads what the batch's sends will ask for: each
-// sender's standing and each client id's earlier message, with one query
-// each where the sends would take one a sender and one a send. A room that
-// is not open is left for each send to find.
-func prefetch(tx *gorm.DB, c *sendCache, room string, batch []*writeReq) error {
-	_, err := c.room(room, func() (*Room, error) { return lockRoomRow(tx, room, true) })
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	users := map[string]bool{}
-	var keys []sendKey
-	for _, req := range batch {
-		users[req.key.user] = true
-		if req.key.clientID != nil {
-			keys = append(keys, req.key)
-			c.sent[req.key.id()] = nil
-		}
-	}
-	rows, err := loadStandings(tx, room, slices.Collect(maps.Keys(users)))
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		c.standing[standingKey{room, *r.KUserID}] = r
-	}
-	msgs, err := sentBeforeAll(tx, room, keys)
-	for i := range msgs {
-		m := &msgs[i]
-		c.sent[sendKey{m.SenderID, m.ClientID}.id()] = m
-	}
-	return err
 }
 
 // discard closes conn for good, so that a connection whose transaction could

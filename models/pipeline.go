@@ -62,3 +62,57 @@ func numbered(q string) string {
 	}
 	return b.String()
 }
+
+// begin opens a batch's transaction on conn in one round trip: BEGIN, the
+// room's row locked (no other write to the room commits until this batch
+// does), then, read under that lock, every sender's standing and every client
+// id's earlier message, which go into c for the sends. A room that is not
+// open is left for each send to find.
+func begin(ctx context.Context, conn *sql.Conn, c *sendCache, room string, batch []*writeReq) error {
+	seen := map[string]bool{}
+	var users, senders, clientIDs []string
+	for _, req := range batch {
+		if !seen[req.key.user] {
+			seen[req.key.user] = true
+			users = append(users, req.key.user)
+		}
+		if req.key.clientID != nil {
+			senders, clientIDs = append(senders, req.key.user), append(clientIDs, *req.key.clientID)
+			c.sent[req.key.id()] = nil
+		}
+	}
+	return conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("batch: a %T is not a pgx connection", dc)
+		}
+		var b pgx.Batch
+		b.Queue("BEGIN")
+		b.Queue("SELECT * FROM rooms WHERE id = $1 AND closed_at IS NULL FOR UPDATE", room).Query(func(rows pgx.Rows) error {
+			rs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByNameLax[Room])
+			if len(rs) == 1 {
+				c.rooms[room] = rs[0]
+			}
+			return err
+		})
+		b.Queue(standingSelect+"(SELECT CAST($1 AS TEXT) AS room_id, u AS user_id FROM unnest(CAST($2 AS TEXT[])) AS u) k"+standingJoins,
+			room, users).Query(func(rows pgx.Rows) error {
+			rs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByNameLax[standingRow])
+			for _, r := range rs {
+				c.standing[standingKey{room, *r.KUserID}] = r
+			}
+			return err
+		})
+		if len(senders) > 0 {
+			b.Queue("SELECT * FROM messages WHERE room_id = $1 AND (sender_id, client_id) IN (SELECT * FROM unnest(CAST($2 AS TEXT[]), CAST($3 AS TEXT[])))",
+				room, senders, clientIDs).Query(func(rows pgx.Rows) error {
+				ms, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByNameLax[Message])
+				for _, m := range ms {
+					c.sent[sendKey{m.SenderID, m.ClientID}.id()] = m
+				}
+				return err
+			})
+		}
+		return pc.Conn().SendBatch(ctx, &b).Close()
+	})
+}

@@ -40,7 +40,7 @@ type sendCache struct {
 	rows map[*insertRow][][]any
 	// sent holds, for a PostgreSQL batch, each client id's earlier message
 	// as read before the batch's sends ran (nil: there was none); see
-	// prefetch. A send of the batch that uses the same client id again
+	// begin. A send of the batch that uses the same client id again
 	// is not in it: the unique index refuses the second row at COMMIT and
 	// the sends run again alone.
 	sent map[string]*Message
@@ -111,7 +111,7 @@ func (c *sendCache) flush(tx *gorm.DB) error {
 	}
 	for k := range c.dirtyLimits {
 		r := c.standing[k]
-		if err := insert(tx, upsertSendLimit, k.room, k.user, *r.LLastPost, *r.LTokens, *r.LTokensAt); err != nil {
+		if err := insert(tx, upsertSendLimit, k.room, k.user, *r.LLastPostAt, *r.LTokens, *r.LTokensAt); err != nil {
 			return err
 		}
 	}
@@ -210,7 +210,7 @@ func (c *sendCache) setLimit(l SendLimit) bool {
 	prev, wasDirty := *r, c.dirtyLimits[k]
 	c.undo = append(c.undo, func() { *r = prev; setOrDelete(c.dirtyLimits, k, wasDirty) })
 	user, last, tokens, at := l.UserID, l.LastPostAt, l.Tokens, l.TokensAt
-	r.LUserID, r.LLastPost, r.LTokens, r.LTokensAt = &user, &last, &tokens, &at
+	r.LUserID, r.LLastPostAt, r.LTokens, r.LTokensAt = &user, &last, &tokens, &at
 	c.dirtyLimits[k] = true
 	return true
 }
