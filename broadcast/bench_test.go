@@ -34,6 +34,9 @@ func BenchmarkFrame(b *testing.B) {
 type benchSource struct{}
 
 func (benchSource) Head(context.Context, string) (int64, error) { return 0, nil }
+func (benchSource) Heads(context.Context, []string) (map[string]int64, error) {
+	return map[string]int64{}, nil
+}
 func (benchSource) After(context.Context, string, int64, int) ([]*broadcast.Event, error) {
 	return nil, nil
 }

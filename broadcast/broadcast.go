@@ -20,10 +20,13 @@ type Event struct {
 	Frame  []byte
 }
 
-// Source reads a room's event log; the broadcaster fills gaps from it.
+// Source reads the rooms' event log; the broadcaster fills gaps from it.
 type Source interface {
 	// Head returns the room's newest seq.
 	Head(ctx context.Context, room string) (int64, error)
+	// Heads returns the newest seq of each of rooms in one read, however
+	// many they are; a room that has been closed is missing from the map.
+	Heads(ctx context.Context, rooms []string) (map[string]int64, error)
 	// After returns up to limit events of room with seq > after, oldest first.
 	After(ctx context.Context, room string, after int64, limit int) ([]*Event, error)
 }

@@ -22,6 +22,9 @@ const (
 	DefaultGapWait = 100 * time.Millisecond
 	// fillBatch bounds one read of the event log when filling a gap.
 	fillBatch = 500
+	// readTimeout bounds one read of the event log, so a hung database
+	// delays a catch-up rather than stopping it for good.
+	readTimeout = 5 * time.Second
 	// maxPending bounds the events held back waiting for a gap; past it the
 	// gap is filled at once.
 	maxPending = 1024
@@ -230,7 +233,7 @@ func (h *Memory) fill(r *room) {
 	from := r.last
 	r.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	evs, err := h.src.After(ctx, r.id, from, fillBatch)
 	cancel()
 
@@ -263,17 +266,39 @@ func (h *Memory) fill(r *room) {
 	h.advance(r)
 }
 
-// CatchUp fills every room's gap from the log now: after a lost connection to
-// the other nodes, and periodically to catch an event whose publish was lost.
+// CatchUp brings every room up to its head in the log now: after a lost
+// connection to the other nodes, and periodically to catch an event whose
+// publish was lost. It reads every room's head in one batch and fills only the
+// rooms behind theirs (a room at its head would read nothing), so idle rooms
+// cost the log one read in all, not one each. A closed room is skipped: its
+// events went with it.
 func (h *Memory) CatchUp() {
 	h.mu.Lock()
 	rooms := make([]*room, 0, len(h.rooms))
-	for _, r := range h.rooms {
+	ids := make([]string, 0, len(h.rooms))
+	for id, r := range h.rooms {
 		rooms = append(rooms, r)
+		ids = append(ids, id)
 	}
 	h.mu.Unlock()
+	if len(rooms) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	heads, err := h.src.Heads(ctx, ids)
+	cancel()
+	if err != nil {
+		h.log.Warn("reading the rooms' heads from the event log failed", "rooms", len(ids), "err", err)
+		return
+	}
 	for _, r := range rooms {
-		h.fill(r)
+		head, ok := heads[r.id]
+		r.mu.Lock()
+		behind := ok && r.last >= 0 && head > r.last
+		r.mu.Unlock()
+		if behind {
+			h.fill(r)
+		}
 	}
 }
 

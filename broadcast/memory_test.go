@@ -18,14 +18,14 @@ import (
 // testLog is the event log the hub fills gaps from: each room's committed
 // events, oldest first, behind a mutex.
 type testLog struct {
-	mu     sync.Mutex
-	rooms  map[string][]*Event
-	afters int
+	mu            sync.Mutex
+	rooms         map[string][]*Event
+	afters, heads int
 	// headHook, when set, runs after Head has read the head and before it
 	// returns: the window in which later commits race the first Subscribe.
 	headHook func()
-	// afterErr, when set, fails every After.
-	afterErr error
+	// afterErr, when set, fails every After; headsErr every Heads.
+	afterErr, headsErr error
 }
 
 func newTestLog() *testLog { return &testLog{rooms: map[string][]*Event{}} }
@@ -78,6 +78,30 @@ func (l *testLog) Head(_ context.Context, room string) (int64, error) {
 		hook()
 	}
 	return head, nil
+}
+
+// Heads implements Source; a room with no events is closed, or never was.
+func (l *testLog) Heads(_ context.Context, rooms []string) (map[string]int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.heads++
+	if l.headsErr != nil {
+		return nil, l.headsErr
+	}
+	out := map[string]int64{}
+	for _, room := range rooms {
+		if evs := l.rooms[room]; len(evs) > 0 {
+			out[room] = evs[len(evs)-1].Seq
+		}
+	}
+	return out, nil
+}
+
+// reads returns how many times Heads and After were called.
+func (l *testLog) reads() (heads, afters int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.heads, l.afters
 }
 
 // After implements Source.
@@ -613,6 +637,56 @@ func TestMemoryCatchUp(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestMemoryCatchUpIdleRooms: a catch-up reads every room's head in one read
+// and the events of the rooms behind theirs only, so idle rooms cost one read
+// in all; when the heads cannot be read, the next catch-up still fills.
+func TestMemoryCatchUpIdleRooms(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const rooms = 1000
+		log := newTestLog()
+		h := newHub(t, log)
+		subs := make([]*Subscription, rooms)
+		for i := range subs {
+			room := fmt.Sprintf("r%d", i)
+			log.commit(room, 2)
+			subs[i] = subscribe(t, h, room)
+		}
+		h.CatchUp()
+		if heads, afters := log.reads(); heads != 1 || afters != 0 {
+			t.Errorf("idle: got %d reads of heads and %d of events, want 1 and 0", heads, afters)
+		}
+
+		log.commit("r7", 1) // its publish was lost
+		log.commit("r9", 2)
+		log.mu.Lock()
+		log.headsErr = errors.New("database is down")
+		log.mu.Unlock()
+		h.CatchUp()
+		if got := queued(subs[7]); len(got) != 0 {
+			t.Errorf("with the heads unreadable: got %v, want nothing", got)
+		}
+		log.mu.Lock()
+		log.headsErr = nil
+		log.mu.Unlock()
+		h.CatchUp()
+		if got := queued(subs[7]); !slices.Equal(got, []int64{3}) {
+			t.Errorf("room behind by one: got %v, want [3]", got)
+		}
+		if got := queued(subs[9]); !slices.Equal(got, []int64{3, 4}) {
+			t.Errorf("room behind by two: got %v, want [3 4]", got)
+		}
+		if heads, afters := log.reads(); heads != 3 || afters != 2 {
+			t.Errorf("in all: got %d reads of heads and %d of events, want 3 and 2", heads, afters)
+		}
+		for i, sub := range subs {
+			if got := queued(sub); len(got) != 0 && i != 7 && i != 9 {
+				t.Errorf("idle room r%d: got %v, want nothing", i, got)
+			}
+		}
+	})
 }
 
 // TestMemoryRetentionOutranGap: when the log no longer holds the events a gap

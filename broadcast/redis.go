@@ -23,6 +23,8 @@ const (
 	// Pub/Sub is at-most-once, so this bounds how late a lost message can
 	// make an event: well inside the two seconds in which a ban must end
 	// the user's streams on every node, even when Redis dropped the ban.
+	// Each check is one read of every served room's head, whatever their
+	// number, and a read of events for each room found behind.
 	DefaultCheckEvery = time.Second
 	// DefaultSubscribeWait is how long the first stream of a room on this
 	// node waits for Redis to confirm the room's channel before reading the

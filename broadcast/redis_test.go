@@ -34,6 +34,16 @@ func (l *redisLog) Head(_ context.Context, room string) (int64, error) {
 	return int64(len(l.rooms[room])), nil
 }
 
+func (l *redisLog) Heads(_ context.Context, rooms []string) (map[string]int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int64{}
+	for _, room := range rooms {
+		out[room] = int64(len(l.rooms[room]))
+	}
+	return out, nil
+}
+
 func (l *redisLog) After(_ context.Context, room string, after int64, limit int) ([]*Event, error) {
 	l.mu.Lock()
 	var out []*Event
@@ -395,9 +405,9 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 }
 
-// TestRedisCatchUpRacingPublish: a periodic catch-up whose snapshot predates
-// seq 1 and 2 must not skip seq 1 when seq 2 arrives from another node while
-// it reads (before the fix, the hub took the missing 1 for deleted).
+// TestRedisCatchUpRacingPublish: a catch-up whose read of the log predates
+// seq 2 and 3 must not skip seq 2 when seq 3 arrives from another node while
+// it reads (before the fix, the hub took the missing 2 for deleted).
 func TestRedisCatchUpRacingPublish(t *testing.T) {
 	t.Parallel()
 	log := newRedisLog()
@@ -407,18 +417,18 @@ func TestRedisCatchUpRacingPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log.commit("r", 1) // its publish was lost: the catch-up reads it
 	var once sync.Once
-	var evs []*Event
 	log.afterHook = func() {
 		once.Do(func() {
-			// Commits land after the catch-up's snapshot; only seq 2's
+			// Commits land after the catch-up's read; only seq 3's
 			// publish arrives before the catch-up is done.
-			evs = log.commit("r", 2)
+			evs := log.commit("r", 2)
 			_ = h.Publish(context.Background(), evs[1])
 		})
 	}
 	h.CatchUp()
-	if got := receiveSeqs(t, sub, 2, 2*time.Second); !slices.Equal(got, []int64{1, 2}) {
-		t.Fatalf("got %v, want [1 2]", got)
+	if got := receiveSeqs(t, sub, 3, 2*time.Second); !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("got %v, want [1 2 3]", got)
 	}
 }

@@ -48,6 +48,11 @@ func (s EventSource) Head(ctx context.Context, room string) (int64, error) {
 	return s.Store.Head(ctx, room)
 }
 
+// Heads implements broadcast.Source.
+func (s EventSource) Heads(ctx context.Context, rooms []string) (map[string]int64, error) {
+	return s.Store.Heads(ctx, rooms)
+}
+
 // After implements broadcast.Source.
 func (s EventSource) After(ctx context.Context, room string, after int64, limit int) ([]*broadcast.Event, error) {
 	r, err := s.Store.EventsAfter(ctx, room, after, limit)

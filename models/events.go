@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"database/sql/driver"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -250,3 +252,53 @@ func (s *Store) Head(ctx context.Context, roomID string) (int64, error) {
 	})
 	return r.LastSeq, err
 }
+
+// Heads returns the newest seq of each open room among ids, in one statement
+// however many there are: the broadcaster checks every room a node serves this
+// way, so idle rooms cost the database nothing each. A closed or unknown room
+// is missing from the result.
+func (s *Store) Heads(ctx context.Context, ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	defer func(start time.Time) { s.observer.StoreDone("read", time.Since(start)) }(time.Now())
+	// One parameter holds the whole list, so no variable limit applies
+	// (SQLite allows 32,766) and the statement's text is always the same.
+	query, arg := headsSQLite, any(nil)
+	if s.pg {
+		query, arg = headsPostgres, textArray(ids)
+	} else {
+		list, err := json.Marshal(ids)
+		if err != nil {
+			return nil, err
+		}
+		arg = string(list)
+	}
+	rows, err := s.r.WithContext(ctx).Raw(query, arg).Rows()
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, storeErr(err)
+		}
+		out[id] = seq
+	}
+	return out, storeErr(rows.Err())
+}
+
+const (
+	headsPostgres = "SELECT id, last_seq FROM rooms WHERE id = ANY(?) AND closed_at IS NULL"
+	headsSQLite   = "SELECT id, last_seq FROM rooms WHERE id IN (SELECT value FROM json_each(?)) AND closed_at IS NULL"
+)
+
+// textArray reaches PostgreSQL as one text[] parameter (pgx encodes the
+// []string); gorm would expand a plain slice into a parameter per element.
+type textArray []string
+
+// Value implements driver.Valuer.
+func (a textArray) Value() (driver.Value, error) { return []string(a), nil }

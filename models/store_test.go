@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -485,6 +486,47 @@ func TestEventsAfterAndHead(t *testing.T) {
 		}
 		if _, err := closed.Head(ctx, "r"); !errors.Is(err, models.ErrUnavailable) {
 			t.Errorf("Head on a closed store: got %v, want %v", err, models.ErrUnavailable)
+		}
+	})
+}
+
+// TestHeads reads many rooms' heads in one call: open rooms only, however
+// many ids are asked for (more than SQLite's 32,766 variables) and whatever
+// characters they hold.
+func TestHeads(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		n := openNode(t, dsn, models.Options{})
+		setupRoom(t, n, "r", bob)  // 1, 2
+		send(t, n, bob, "r", "hi") // 3
+		setupRoom(t, n, "other")
+		setupRoom(t, n, "gone")
+		check(t, "CloseRoom", n.chat.CloseRoom(ctx, owner, "gone"))
+		many := []string{"r", "other", "gone", "nope", `it's "odd", {é}`, "r"}
+		for i := range 40_000 {
+			many = append(many, fmt.Sprintf("absent-%d", i))
+		}
+		want := map[string]int64{"r": 3, "other": 1}
+		for _, ids := range [][]string{{"r", "other", "gone", "nope"}, many} {
+			got, err := n.store.Heads(ctx, ids)
+			if err != nil {
+				t.Fatalf("Heads(%d ids): got error %v, want nil", len(ids), err)
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("Heads(%d ids): got %v, want %v", len(ids), got, want)
+			}
+		}
+		if got, err := n.store.Heads(ctx, nil); err != nil || len(got) != 0 {
+			t.Errorf("Heads(none): got %v, %v; want an empty map, nil", got, err)
+		}
+		closed, err := models.Open(ctx, dsn, models.OpenOptions{})
+		if err != nil {
+			t.Fatalf("Open: got %v, want nil", err)
+		}
+		check(t, "Close", closed.Close())
+		if _, err := closed.Heads(ctx, []string{"r"}); !errors.Is(err, models.ErrUnavailable) {
+			t.Errorf("Heads on a closed store: got %v, want %v", err, models.ErrUnavailable)
 		}
 	})
 }
