@@ -212,6 +212,7 @@ func TestBrowserPasteToken(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("room-id")))
 	erin.enter(room, "create")
 	erin.say("pasted tokens work too")
+	erin.wantNoConsoleErrors()
 }
 
 // TestBrowserPageWithoutDev: a default start serves the page, which then

@@ -1,0 +1,136 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/png"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/resonate/resonate-chat/models"
+)
+
+// The demo page as a person sees it, at a desktop and at phone sizes: which
+// panels are on the screen, how wide a message line is, what the console
+// says. Every step is also saved as a screenshot, in the directory
+// CHAT_TEST_SCREENSHOTS names (a temporary one when it is unset), for a
+// person to look at.
+
+// screen is a window the page must work in, in CSS pixels.
+type screen struct {
+	name          string
+	width, height int64
+	phone         bool // portrait, touch, a device pixel ratio of 2, and the page's viewport meta tag applies
+}
+
+var (
+	desktop    = screen{"desktop", 1100, 720, false}
+	phone      = screen{"phone", 390, 844, true}       // a common phone today
+	smallPhone = screen{"small_phone", 360, 640, true} // the narrowest the page promises to be usable at
+)
+
+// TestBrowserRoomID: the lobby's room id field checks ids as the server does,
+// so a bad id is refused before it is sent, and no page load logs an error.
+func TestBrowserRoomID(t *testing.T) {
+	browser := startBrowser(t)
+	s := StartServer(t, Options{Dev: true})
+	lee := newTab(t, browser, "lee")
+	lee.viewport(desktop)
+	lee.signIn(s.URL, "Lee")
+	for _, id := range []string{"friday-jam", "Room_42", "a", strings.Repeat("a", 64),
+		"", "two words", "café", "a/b", "a.b", strings.Repeat("a", 65)} {
+		var valid bool
+		lee.eval(`(() => { const e = document.getElementById('room-id'); e.value = `+jsString(id)+`; return e.checkValidity(); })()`, &valid)
+		if want := models.ValidRoomID(id); valid != want {
+			t.Errorf("the page's check of room id %q: valid = %v, want %v (the server's)", id, valid, want)
+		}
+	}
+	lee.do(chromedp.SetValue(chromedp.ID("room-id"), "two words"), chromedp.Click(chromedp.ID("create")))
+	lee.waitJS("the refusal", `document.querySelector('#room-id:invalid')`)
+	lee.wantSeen("after a bad id", map[string]bool{"lobby": true})
+	lee.shot(desktop, "bad-id")
+	lee.enter(uniqueRoom(t), "create")
+	lee.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("room-id"))) // a second load, signed in
+	lee.wantNoConsoleErrors()
+}
+
+// viewport makes the tab's window the screen's size.
+func (b *tab) viewport(s screen) {
+	b.t.Helper()
+	var opts []chromedp.EmulateViewportOption
+	if s.phone {
+		opts = append(opts, chromedp.EmulatePortrait, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	b.do(chromedp.EmulateViewport(s.width, s.height, opts...))
+}
+
+// seen reports, for each element id, whether a person sees the element: it
+// is rendered (no display: none or visibility: hidden on it or above it) and
+// its box has an area.
+func (b *tab) seen(ids ...string) map[string]bool {
+	b.t.Helper()
+	list, _ := json.Marshal(ids)
+	var got map[string]bool
+	b.eval(`Object.fromEntries(`+string(list)+`.map((id) => {
+		const e = document.getElementById(id), r = e?.getBoundingClientRect();
+		return [id, !!e && e.checkVisibility({ visibilityProperty: true }) && r.width > 0 && r.height > 0];
+	}))`, &got)
+	return got
+}
+
+// wantSeen checks which elements a person sees: those in want as it says,
+// and the hidden ones not at all.
+func (b *tab) wantSeen(when string, want map[string]bool, hidden ...string) {
+	b.t.Helper()
+	want = maps.Clone(want)
+	for _, id := range hidden {
+		want[id] = false
+	}
+	ids := slices.Sorted(maps.Keys(want))
+	got := b.seen(ids...)
+	for _, id := range ids {
+		if got[id] != want[id] {
+			b.t.Errorf("%s, %s: #%s is on the screen: got %v, want %v", b.name, when, id, got[id], want[id])
+		}
+	}
+}
+
+// wantFits checks that each element lies wholly inside the window's width.
+func (b *tab) wantNoConsoleErrors() {
+	b.t.Helper()
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		b.t.Errorf("%s's console has errors:\n  %s", b.name, strings.Join(errs, "\n  "))
+	}
+}
+
+// shot saves what the tab shows as <test>-<step>.png and checks that the
+// picture is the screen's width.
+func (b *tab) shot(s screen, step string) {
+	b.t.Helper()
+	dir := os.Getenv("CHAT_TEST_SCREENSHOTS")
+	if dir == "" {
+		dir = b.t.TempDir()
+	}
+	path := filepath.Join(dir, strings.NewReplacer("/", "-", " ", "_").Replace(b.t.Name())+"-"+step+".png")
+	screenshot(b.t, b, path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		b.t.Fatalf("%s: %v", path, err)
+	}
+	scale := int64(1)
+	if s.phone {
+		scale = 2
+	}
+	if got, want := int64(cfg.Width), s.width*scale; got != want {
+		b.t.Errorf("%s is %d pixels wide, want %d (the %s screen)", path, got, want, s.name)
+	}
+}
