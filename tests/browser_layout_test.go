@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -33,6 +34,61 @@ var (
 	phone      = screen{"phone", 390, 844, true}       // a common phone today
 	smallPhone = screen{"small_phone", 360, 640, true} // the narrowest the page promises to be usable at
 )
+
+// TestBrowserPanels: sign-in and the lobby show no room panel; the room shows
+// it; after Leave the old room is gone from the screen and from the page, and
+// the server has the user out of the room.
+func TestBrowserPanels(t *testing.T) {
+	browser := startBrowser(t)
+	s := StartServer(t, Options{Dev: true})
+	roomParts := []string{"chat", "leave", "messages", "people", "composer"}
+	for _, sc := range []screen{desktop, phone} {
+		t.Run(sc.name, func(t *testing.T) {
+			room := uniqueRoom(t)
+			hana := newTab(t, browser, "hana")
+			hana.viewport(sc)
+			hana.do(chromedp.Navigate(s.URL), chromedp.WaitVisible(chromedp.ID("name")))
+			hana.wantSeen("signing in", map[string]bool{"signin": true, "lobby": false}, roomParts...)
+			hana.shot(sc, "1-signin")
+
+			hana.do(chromedp.SetValue(chromedp.ID("name"), "Hana"), chromedp.Click(chromedp.CSS("#name-form button")),
+				chromedp.WaitVisible(chromedp.ID("room-id")))
+			hana.wantSeen("in the lobby", map[string]bool{"signin": false, "lobby": true}, roomParts...)
+			hana.shot(sc, "2-lobby")
+
+			hana.enter(room, "create")
+			ivan := s.Client(t, "ivan")
+			ivan.Join(room)
+			ivan.Send(room, "hello Hana")
+			hana.waitMessage("hello Hana")
+			hana.say("hello Ivan")
+			hana.wantSeen("in the room", map[string]bool{"signin": false, "lobby": false, "chat": true, "leave": true,
+				"messages": true, "composer": true})
+			hana.shot(sc, "3-room")
+
+			hana.do(chromedp.Click(chromedp.ID("leave")), chromedp.WaitVisible(chromedp.ID("room-id")))
+			hana.wantSeen("after Leave", map[string]bool{"signin": false, "lobby": true}, roomParts...)
+			var left struct {
+				Items int
+				Title string
+			}
+			hana.eval(`({items: document.querySelectorAll('#messages li, #people li').length,
+				title: document.getElementById('room-title').textContent})`, &left)
+			if left.Items != 0 || left.Title != "" {
+				t.Errorf("after Leave the page still holds the old room: %d messages and people, title %q", left.Items, left.Title)
+			}
+			hana.shot(sc, "4-left")
+			var people api.ParticipantList
+			ivan.Must(200, "GET", "/api/v1/rooms/"+room+"/participants", nil, &people)
+			for _, p := range people.Participants {
+				if p.UserID == "hana" {
+					t.Error("after Leave the server still has hana in the room")
+				}
+			}
+			hana.wantNoConsoleErrors()
+		})
+	}
+}
 
 // TestBrowserRoomID: the lobby's room id field checks ids as the server does,
 // so a bad id is refused before it is sent, and no page load logs an error.

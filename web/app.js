@@ -441,12 +441,33 @@ $('lock').addEventListener('click', () =>
   act(send('PATCH', roomPath('/chat'), { locked_until: new Date(Date.now() + 5 * 60 * 1000).toISOString() })));
 $('unlock').addEventListener('click', () => act(send('PATCH', roomPath('/chat'), { locked_until: null })));
 $('leave').addEventListener('click', async () => {
-  await act(send('DELETE', roomPath(`/participants/${enc(state.user.sub)}`)));
+  let failed = '';
+  try {
+    await send('DELETE', roomPath(`/participants/${enc(state.user.sub)}`));
+  } catch (err) { // 403 and 404: already out (banned, kicked, closed)
+    if (err.status !== 403 && err.status !== 404) failed = `Could not leave the room: ${err.message}`;
+  }
+  closeRoom();
+  $('lobby-error').textContent = failed;
+});
+
+// closeRoom ends the stream and forgets the room, so nothing of it stays on
+// the page, and goes back to the lobby.
+function closeRoom() {
   stop('');
+  clearTimeout(state.meTimer);
+  Object.assign(state, { room: null, role: null, lastSeq: 0 });
+  state.people.clear();
+  clearMessages();
+  renderPeople();
+  for (const id of ['room-title', 'role', 'standing', 'chat-error']) $(id).textContent = '';
+  showLock(null);
+  $('mod-room').hidden = true;
+  document.body.classList.remove('moderating');
   history.replaceState(null, '', '#');
   setConn('idle');
   show('lobby');
-});
+}
 
 // ---- start ------------------------------------------------------------------
 
