@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"maps"
 	"os"
@@ -63,7 +64,7 @@ func TestBrowserPanels(t *testing.T) {
 			hana.waitMessage("hello Hana")
 			hana.say("hello Ivan")
 			hana.wantSeen("in the room", map[string]bool{"signin": false, "lobby": false, "chat": true, "leave": true,
-				"messages": true, "composer": true})
+				"messages": true, "composer": true, "people": !sc.phone})
 			hana.shot(sc, "3-room")
 
 			hana.do(chromedp.Click(chromedp.ID("leave")), chromedp.WaitVisible(chromedp.ID("room-id")))
@@ -86,6 +87,56 @@ func TestBrowserPanels(t *testing.T) {
 				}
 			}
 			hana.wantNoConsoleErrors()
+		})
+	}
+}
+
+// TestBrowserPhone: on a phone the messages get the width, the People list
+// folds away behind a toggle and still works, and nothing is wider than the
+// screen.
+func TestBrowserPhone(t *testing.T) {
+	browser := startBrowser(t)
+	s := StartServer(t, Options{Dev: true})
+	for _, sc := range []screen{phone, smallPhone} {
+		t.Run(sc.name, func(t *testing.T) {
+			room := uniqueRoom(t)
+			june := newTab(t, browser, "june")
+			june.viewport(sc)
+			june.signIn(s.URL, "June")
+			june.enter(room, "create")
+			kai := s.Client(t, "kai")
+			kai.Join(room)
+			long := "Is everyone here? The set starts at nine, so please be on time and bring the cables."
+			kai.Send(room, long)
+			june.waitMessage(long)
+			june.say("On my way!")
+			for i := range 30 {
+				kai.Send(room, fmt.Sprintf("line %d of a long evening", i+1))
+			}
+			june.waitMessage("line 30 of a long evening")
+
+			june.wantSeen("in the room", map[string]bool{"messages": true, "composer": true, "leave": true,
+				"people-toggle": true, "people": false})
+			june.wantFits("in the room", "leave", "people-toggle", "content", "send", "who", "conn")
+			var narrowest float64
+			june.eval(`Math.min(...[...document.querySelectorAll('#messages li.msg')].map((li) => li.getBoundingClientRect().width))`, &narrowest)
+			if narrowest < 250 {
+				t.Errorf("the narrowest message line is %.0f px wide on a %d px screen, want at least 250", narrowest, sc.width)
+			}
+			june.shot(sc, "1-room")
+
+			june.do(chromedp.Click(chromedp.ID("people-toggle")))
+			june.waitJS("the People list", `document.getElementById('people').checkVisibility()`)
+			june.wantSeen("with People open", map[string]bool{"people": true, "messages": true, "composer": true})
+			june.wantFits("with People open", "people")
+			june.shot(sc, "2-people")
+			june.do(chromedp.Click(chromedp.CSS(`#people li[data-user="kai"] button[data-action="mute"]`)))
+			june.waitJS("kai muted", `document.querySelector('#people li[data-user="kai"] .muted')`)
+
+			june.do(chromedp.Click(chromedp.ID("people-toggle")))
+			june.waitJS("the People list folded", `!document.getElementById('people').checkVisibility()`)
+			june.wantSeen("with People folded", map[string]bool{"people": false, "messages": true})
+			june.wantNoConsoleErrors()
 		})
 	}
 }
@@ -157,6 +208,29 @@ func (b *tab) wantSeen(when string, want map[string]bool, hidden ...string) {
 }
 
 // wantFits checks that each element lies wholly inside the window's width.
+func (b *tab) wantFits(when string, ids ...string) {
+	b.t.Helper()
+	list, _ := json.Marshal(ids)
+	var outside []string
+	b.eval(string(list)+`.filter((id) => {
+		const r = document.getElementById(id)?.getBoundingClientRect();
+		return !r || r.left < 0 || r.right > document.documentElement.clientWidth;
+	})`, &outside)
+	if len(outside) > 0 {
+		b.t.Errorf("%s, %s: missing or sticking out of the window: #%s", b.name, when, strings.Join(outside, ", #"))
+	}
+	var widths [2]int // the page's, the window's
+	b.eval(`[document.documentElement.scrollWidth, document.documentElement.clientWidth]`, &widths)
+	if widths[0] > widths[1] {
+		b.t.Errorf("%s, %s: the page is %d px wide in a %d px window: it scrolls sideways", b.name, when, widths[0], widths[1])
+	}
+	var below []string // the composer stays in view however long the history
+	b.eval(`['content', 'send'].filter((id) => document.getElementById(id).getBoundingClientRect().bottom > window.innerHeight)`, &below)
+	if len(below) > 0 {
+		b.t.Errorf("%s, %s: below the bottom of the window: #%s", b.name, when, strings.Join(below, ", #"))
+	}
+}
+
 func (b *tab) wantNoConsoleErrors() {
 	b.t.Helper()
 	if errs := b.consoleErrors(); len(errs) > 0 {

@@ -332,6 +332,7 @@ const mayDelete = (m) => isMe(m.sender_id) || (canModerate() && RANK[state.role]
 function renderPeople() {
   const list = $('people');
   list.replaceChildren();
+  $('people-count').textContent = state.people.size ? `(${state.people.size})` : '';
   const people = [...state.people.values()].sort((a, b) => (RANK[b.role] - RANK[a.role]) || a.name.localeCompare(b.name));
   for (const p of people) {
     const li = el('li');
@@ -451,6 +452,16 @@ $('leave').addEventListener('click', async () => {
   $('lobby-error').textContent = failed;
 });
 
+// On a phone the People list folds away; opening it takes height from the
+// messages, which stay scrolled to the newest if they were.
+$('people-toggle').addEventListener('click', () => {
+  const list = $('messages');
+  const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 4;
+  const open = $('chat').classList.toggle('people-open');
+  $('people-toggle').setAttribute('aria-expanded', String(open));
+  if (atEnd) list.scrollTop = list.scrollHeight;
+});
+
 // closeRoom ends the stream and forgets the room, so nothing of it stays on
 // the page, and goes back to the lobby.
 function closeRoom() {
@@ -464,6 +475,8 @@ function closeRoom() {
   showLock(null);
   $('mod-room').hidden = true;
   document.body.classList.remove('moderating');
+  $('chat').classList.remove('people-open');
+  $('people-toggle').setAttribute('aria-expanded', 'false');
   history.replaceState(null, '', '#');
   setConn('idle');
   show('lobby');
