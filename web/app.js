@@ -51,7 +51,7 @@ const send = (method, path, body) => api(path, { method, body: body === undefine
 function claims(token) {
   try {
     const p = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
-    return { sub: String(p.sub || ''), name: String(p.name || p.sub || '') };
+    return { sub: String(p.sub || ''), name: String(p.name || p.sub || ''), exp: Number(p.exp) || 0 };
   } catch { return null; }
 }
 
@@ -159,11 +159,17 @@ async function enterRoom(id) {
   connect();
 }
 
+// expiring: the token's exp is past or near. The server still takes such a
+// token for a short leeway, but a stream opened with it would end at once (or
+// be refused, and EventSource would retry it): get a fresh one first.
+const expiring = (token) => { const exp = claims(token)?.exp; return Boolean(exp) && exp * 1000 - Date.now() < 5000; };
+
 async function connect() {
   if (state.stopped) return;
   setConn('connecting');
   let ticket;
   try {
+    if (expiring(state.token)) await refreshToken();
     ({ ticket } = await send('POST', roomPath('/stream-ticket')));
   } catch (err) {
     if (err.status === 403 || err.status === 404) return stop(err.message);
