@@ -71,7 +71,7 @@ type tab struct {
 	name    string
 	ctx     context.Context
 	mu      sync.Mutex
-	console []string
+	console []chromedp.ConsoleMessage
 }
 
 func newTab(t *testing.T, browser context.Context, name string) *tab {
@@ -89,18 +89,36 @@ func newTab(t *testing.T, browser context.Context, name string) *tab {
 				return
 			}
 			b.mu.Lock()
-			b.console = append(b.console, m.String())
+			b.console = append(b.console, m)
 			b.mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
 		if t.Failed() {
 			b.mu.Lock()
-			t.Logf("%s's console:\n  %s", name, strings.Join(b.console, "\n  "))
+			lines := make([]string, len(b.console))
+			for i, m := range b.console {
+				lines[i] = m.String()
+			}
 			b.mu.Unlock()
+			t.Logf("%s's console:\n  %s", name, strings.Join(lines, "\n  "))
 		}
 	})
 	return b
+}
+
+// consoleErrors is what the page has logged as an error or thrown uncaught
+// so far, the browser's own complaints about the page included.
+func (b *tab) consoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []string
+	for _, m := range b.console {
+		if m.Type == chromedp.ConsoleError || m.IsException() {
+			errs = append(errs, m.String())
+		}
+	}
+	return errs
 }
 
 func (b *tab) do(steps ...chromedp.Action[chromedp.Void]) {

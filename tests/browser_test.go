@@ -162,6 +162,35 @@ func TestBrowserAuthExpired(t *testing.T) {
 	}
 }
 
+// TestBrowserStaleToken: a token whose exp has just passed still reads
+// history (the server allows a little clock skew), but a stream it opens would
+// be refused: the page gets a fresh token before it asks for a stream ticket,
+// instead of retrying a refused stream until the skew allowance runs out.
+func TestBrowserStaleToken(t *testing.T) {
+	browser := startBrowser(t)
+	s := StartServer(t, Options{Dev: true})
+	room := uniqueRoom(t)
+	alice := s.Client(t, "alice")
+	alice.CreateRoom(room)
+	alice.Send(room, "before mo came")
+
+	mo := newTab(t, browser, "mo")
+	stale := s.Token(t, "mo", false, -2*time.Second)
+	mo.do(chromedp.Navigate(s.URL), chromedp.WaitVisible(chromedp.ID("signin")))
+	var ignored bool
+	mo.eval(`(sessionStorage.setItem('token', `+jsString(stale)+`), true)`, &ignored)
+	mo.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("room-id")))
+	mo.enter(room, "join") // waits for the live stream
+	mo.waitMessage("before mo came")
+	alice.Send(room, "hello mo")
+	mo.waitMessage("hello mo")
+	var token string
+	mo.eval(`sessionStorage.getItem('token')`, &token)
+	if token == stale {
+		t.Error("the page streams with its stale token")
+	}
+}
+
 // TestBrowserRefusedReconnect: the server comes back with a new secret, so
 // EventSource's own reconnect (old ticket) is refused with a 401 and so is the
 // old token. The page gets a fresh token and ticket and resumes from its last
@@ -212,6 +241,7 @@ func TestBrowserPasteToken(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("room-id")))
 	erin.enter(room, "create")
 	erin.say("pasted tokens work too")
+	erin.wantNoConsoleErrors()
 }
 
 // TestBrowserPageWithoutDev: a default start serves the page, which then

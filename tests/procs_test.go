@@ -479,10 +479,15 @@ type redisProc struct {
 }
 
 // startRedis starts a redis-server on a free port, stopped when the test ends.
+// Without redis-server on PATH the test skips, or fails when
+// CHAT_TEST_REDIS_SERVER is set (as .ci/run sets it).
 func startRedis(t testing.TB) *redisProc {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not installed")
+		if os.Getenv("CHAT_TEST_REDIS_SERVER") != "" {
+			t.Fatal("CHAT_TEST_REDIS_SERVER is set but redis-server is not on PATH (apt-get install redis-server)")
+		}
+		t.Skip("redis-server is not on PATH; set CHAT_TEST_REDIS_SERVER=1 to make this a failure")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -51,7 +51,7 @@ const send = (method, path, body) => api(path, { method, body: body === undefine
 function claims(token) {
   try {
     const p = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
-    return { sub: String(p.sub || ''), name: String(p.name || p.sub || '') };
+    return { sub: String(p.sub || ''), name: String(p.name || p.sub || ''), exp: Number(p.exp) || 0 };
   } catch { return null; }
 }
 
@@ -159,11 +159,17 @@ async function enterRoom(id) {
   connect();
 }
 
+// expiring: the token's exp is past or near. The server still takes such a
+// token for a short leeway, but a stream opened with it would end at once (or
+// be refused, and EventSource would retry it): get a fresh one first.
+const expiring = (token) => { const exp = claims(token)?.exp; return Boolean(exp) && exp * 1000 - Date.now() < 5000; };
+
 async function connect() {
   if (state.stopped) return;
   setConn('connecting');
   let ticket;
   try {
+    if (expiring(state.token)) await refreshToken();
     ({ ticket } = await send('POST', roomPath('/stream-ticket')));
   } catch (err) {
     if (err.status === 403 || err.status === 404) return stop(err.message);
@@ -332,6 +338,7 @@ const mayDelete = (m) => isMe(m.sender_id) || (canModerate() && RANK[state.role]
 function renderPeople() {
   const list = $('people');
   list.replaceChildren();
+  $('people-count').textContent = state.people.size ? `(${state.people.size})` : '';
   const people = [...state.people.values()].sort((a, b) => (RANK[b.role] - RANK[a.role]) || a.name.localeCompare(b.name));
   for (const p of people) {
     const li = el('li');
@@ -441,12 +448,45 @@ $('lock').addEventListener('click', () =>
   act(send('PATCH', roomPath('/chat'), { locked_until: new Date(Date.now() + 5 * 60 * 1000).toISOString() })));
 $('unlock').addEventListener('click', () => act(send('PATCH', roomPath('/chat'), { locked_until: null })));
 $('leave').addEventListener('click', async () => {
-  await act(send('DELETE', roomPath(`/participants/${enc(state.user.sub)}`)));
+  let failed = '';
+  try {
+    await send('DELETE', roomPath(`/participants/${enc(state.user.sub)}`));
+  } catch (err) { // 403 and 404: already out (banned, kicked, closed)
+    if (err.status !== 403 && err.status !== 404) failed = `Could not leave the room: ${err.message}`;
+  }
+  closeRoom();
+  $('lobby-error').textContent = failed;
+});
+
+// On a phone the People list folds away; opening it takes height from the
+// messages, which stay scrolled to the newest if they were.
+$('people-toggle').addEventListener('click', () => {
+  const list = $('messages');
+  const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 4;
+  const open = $('chat').classList.toggle('people-open');
+  $('people-toggle').setAttribute('aria-expanded', String(open));
+  if (atEnd) list.scrollTop = list.scrollHeight;
+});
+
+// closeRoom ends the stream and forgets the room, so nothing of it stays on
+// the page, and goes back to the lobby.
+function closeRoom() {
   stop('');
+  clearTimeout(state.meTimer);
+  Object.assign(state, { room: null, role: null, lastSeq: 0 });
+  state.people.clear();
+  clearMessages();
+  renderPeople();
+  for (const id of ['room-title', 'role', 'standing', 'chat-error']) $(id).textContent = '';
+  showLock(null);
+  $('mod-room').hidden = true;
+  document.body.classList.remove('moderating');
+  $('chat').classList.remove('people-open');
+  $('people-toggle').setAttribute('aria-expanded', 'false');
   history.replaceState(null, '', '#');
   setConn('idle');
   show('lobby');
-});
+}
 
 // ---- start ------------------------------------------------------------------
 
