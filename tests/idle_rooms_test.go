@@ -86,7 +86,7 @@ func TestMultiNodeIdleRooms(t *testing.T) {
 	redisURL := redisTestURL(t)
 	ctx := context.Background()
 	dsn := freshDatabase(t)
-	store, err := models.Open(ctx, dsn, "")
+	store, err := models.Open(ctx, dsn, models.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
