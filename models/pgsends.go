@@ -52,6 +52,10 @@ func newSendBatcher(db *gorm.DB, pool *sql.DB) *sendBatcher {
 	return &sendBatcher{db: db, pool: pool, observer: nopObserver{}, rooms: map[string][]*writeReq{}}
 }
 
+// batchTimeout bounds one batch's transaction: far above the milliseconds a
+// batch takes, and about what a client waits for an answer before it retries.
+const batchTimeout = 30 * time.Second
+
 // errAlone asks for a batch's sends to run again one by one.
 var errAlone = errors.New("run the batch's sends alone")
 
@@ -128,8 +132,11 @@ func (b *sendBatcher) try(room string, batch []*writeReq) (errs []error, err err
 	defer func(start time.Time) { b.observer.GroupCommit(time.Since(start), len(batch)) }(time.Now())
 	errs = make([]error, len(batch))
 	// The transaction is the batch's, not one client's: a client that goes
-	// away must not roll back the others' sends.
-	ctx := context.Background()
+	// away must not roll back the others' sends. A database that stops
+	// answering fails the batch after batchTimeout instead of holding its
+	// senders for good.
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
 	conn, err := b.pool.Conn(ctx)
 	if err != nil {
 		return errs, err
