@@ -28,12 +28,12 @@ import (
 
 //	@title						resonate-chat
 //	@version					1.0
-//	@description				Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `go run . token --sub alice`, then press Authorize and enter `Bearer <token>`. The same API as OpenAPI 3.0, for code generators: /openapi.json.
+//	@description				Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `resonate-chat token --sub alice`. In Swagger UI: press Authorize and enter `Bearer <token>` (the word Bearer, a space, then the token): this Swagger 2.0 document describes the header as a plain API key, so Swagger UI sends exactly what you enter. The same API as OpenAPI 3.0, for code generators: /openapi.json.
 //	@BasePath					/api/v1
 //	@securityDefinitions.apikey	Bearer
 //	@in							header
 //	@name						Authorization
-//	@description				"Bearer " followed by a JWT.
+//	@description				Enter `Bearer <token>`: the word Bearer, a space, then the JWT. Swagger UI sends exactly this as the Authorization header.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
