@@ -70,6 +70,7 @@ type config struct {
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("resonate-chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { printServerUsage(fs) }
 	env := func(name, def string) string {
 		if v, ok := os.LookupEnv(name); ok {
 			return v

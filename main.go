@@ -42,12 +42,25 @@ func main() {
 	os.Exit(code)
 }
 
-// run is the whole program; it returns the exit code: 2 for bad configuration.
+// run is the whole program; it returns the exit code: 2 for bad configuration
+// or usage.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "token" {
-		return tokenCommand(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return tokenCommand(args[1:], stdout, stderr)
+		case "help":
+			return helpCommand(args[1:], stdout, stderr)
+		case "version", "-version", "--version":
+			fmt.Fprintln(stdout, version())
+			return 0
+		}
 	}
-	cfg, err := parseConfig(args, stderr)
+	out := stderr
+	if wantsHelp(args) {
+		out = stdout
+	}
+	cfg, err := parseConfig(args, out)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}

@@ -66,17 +66,14 @@ func TestBadConfigurationExitsWithTwo(t *testing.T) {
 }
 
 // TestGeneratedSecret: without CHAT_JWT_SECRET the server makes one beside the
-// database (mode 0600), says where but never what, keeps it across restarts,
-// and `token` signs with that same secret.
+// database (mode 0600) on first start, says where but never what, keeps it
+// across restarts, and `token` signs with that same secret.
 func TestGeneratedSecret(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "chat.db")
 	t.Setenv("CHAT_DB", db)
 	t.Setenv("CHAT_JWT_SECRET", "")
 
-	var tok, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"token", "--sub", "alice", "--name", "Alice", "--ttl", "1h"}, &tok, &errOut); code != 0 {
-		t.Fatalf("token: exit %d: %s", code, errOut.String())
-	}
+	logs := startAndStop(t, "-addr", "127.0.0.1:0")
 	info, err := os.Stat(secretPath(db))
 	if err != nil {
 		t.Fatalf("secret file: %v", err)
@@ -86,6 +83,17 @@ func TestGeneratedSecret(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(secretPath(db))
 	secret := strings.TrimSpace(string(raw))
+	if !strings.Contains(logs, secretPath(db)) {
+		t.Errorf("log does not say where the secret is: %s", logs)
+	}
+	if strings.Contains(logs, secret) {
+		t.Errorf("log holds the secret itself")
+	}
+
+	var tok, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"token", "--sub", "alice", "--name", "Alice", "--ttl", "1h"}, &tok, &errOut); code != 0 {
+		t.Fatalf("token: exit %d: %s", code, errOut.String())
+	}
 	id, err := handlers.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()))
 	if err != nil {
 		t.Fatalf("the printed token does not verify with the kept secret: %v", err)
@@ -94,15 +102,27 @@ func TestGeneratedSecret(t *testing.T) {
 		t.Errorf("token identity %+v, want alice/Alice, not admin", id.Actor)
 	}
 
-	// The server uses the same file, and logs its path, never its content.
+	startAndStop(t, "-addr", "127.0.0.1:0")
+	again, _ := os.ReadFile(secretPath(db))
+	if string(again) != string(raw) {
+		t.Errorf("the secret changed across starts")
+	}
+}
+
+// startAndStop runs the server with args until it logs "listening", stops it
+// as Ctrl-C would, and returns its log once it has exited with 0.
+func startAndStop(t *testing.T, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	logs := &lockedBuffer{}
 	exited := make(chan int, 1)
-	go func() { exited <- run(ctx, []string{"-addr", "127.0.0.1:0"}, &bytes.Buffer{}, logs) }()
+	go func() { exited <- run(ctx, args, &bytes.Buffer{}, logs) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(logs.String(), `"msg":"listening"`) {
 		if time.Now().After(deadline) {
 			cancel()
+			<-exited
 			t.Fatalf("server did not start: %s", logs.String())
 		}
 		select {
@@ -113,17 +133,7 @@ func TestGeneratedSecret(t *testing.T) {
 	}
 	cancel()
 	if code := <-exited; code != 0 {
-		t.Errorf("server exit code %d after shutdown, want 0", code)
+		t.Errorf("server exit code %d after shutdown, want 0: %s", code, logs.String())
 	}
-	out := logs.String()
-	if !strings.Contains(out, secretPath(db)) {
-		t.Errorf("log does not say where the secret is: %s", out)
-	}
-	if strings.Contains(out, secret) {
-		t.Errorf("log holds the secret itself")
-	}
-	again, _ := os.ReadFile(secretPath(db))
-	if string(again) != string(raw) {
-		t.Errorf("the secret changed across starts")
-	}
+	return logs.String()
 }
