@@ -137,3 +137,43 @@ func startAndStop(t *testing.T, args ...string) string {
 	}
 	return logs.String()
 }
+
+// TestDevListensOnLoopback: --dev (or CHAT_DEV) listens on 127.0.0.1:8080 by
+// default, since it hands out tokens; an explicit CHAT_ADDR or -addr wins.
+func TestDevListensOnLoopback(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"default", nil, nil, ":8080"},
+		{"--dev", []string{"--dev"}, nil, "127.0.0.1:8080"},
+		{"CHAT_DEV", nil, map[string]string{"CHAT_DEV": "true"}, "127.0.0.1:8080"},
+		{"--dev=false", []string{"--dev=false"}, map[string]string{"CHAT_DEV": "true"}, ":8080"},
+		{"--dev with CHAT_ADDR", []string{"--dev"}, map[string]string{"CHAT_ADDR": ":9090"}, ":9090"},
+		{"--dev with -addr", []string{"--dev", "-addr", "0.0.0.0:9091"}, nil, "0.0.0.0:9091"},
+		{"-addr then --dev", []string{"-addr", ":9092", "--dev"}, nil, ":9092"},
+		{"CHAT_DEV with CHAT_ADDR", nil, map[string]string{"CHAT_DEV": "true", "CHAT_ADDR": "[::]:9093"}, "[::]:9093"},
+		{"--dev with CHAT_ADDR=:8080", []string{"--dev"}, map[string]string{"CHAT_ADDR": ":8080"}, ":8080"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CHAT_DB", filepath.Join(t.TempDir(), "chat.db"))
+			for _, k := range []string{"CHAT_ADDR", "CHAT_DEV"} {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := parseConfig(tt.args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Addr != tt.want {
+				t.Errorf("listen address %q, want %q", cfg.Addr, tt.want)
+			}
+		})
+	}
+}
