@@ -68,11 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "resonate-chat: configuration:", err)
 		return 2
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := newLogger(stderr, cfg.LogLevel)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("server stopped", "err", err)
 		return 1
 	}
+	log.Info("server stopped")
 	return 0
 }
 
@@ -110,13 +111,23 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	hs.RegisterOnShutdown(srv.StopStreams)
 	served := make(chan error, 2)
-	internal, err := serveInternal(cfg, srv, log, served)
+	internal, internalURL, err := serveInternal(cfg, srv, log, served)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "db", dbLabel(cfg.DB), "swagger", "/swagger/index.html")
+	public := baseURL(ln.Addr())
+	swaggerUI := "off (CHAT_SWAGGER)"
+	switch {
+	case cfg.Exposure.NoSwagger:
+	case internal != nil:
+		swaggerUI = internalURL + "/swagger/index.html"
+	default:
+		swaggerUI = public + "/swagger/index.html"
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "db", dbLabel(cfg.DB),
+		"demo_page", public+"/", "swagger_ui", swaggerUI, "openapi", public+"/openapi.json")
 
 	select {
 	case err := <-served:
@@ -140,19 +151,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 }
 
 // serveInternal serves the operational routes on CHAT_INTERNAL_ADDR when it
-// is set; nil when it is not.
-func serveInternal(cfg *config, srv *handlers.Server, log *slog.Logger, served chan<- error) (*http.Server, error) {
+// is set, and returns the server and its URL; nil when it is not set.
+func serveInternal(cfg *config, srv *handlers.Server, log *slog.Logger, served chan<- error) (*http.Server, string, error) {
 	if srv.Internal == nil {
-		return nil, nil
+		return nil, "", nil
 	}
 	ln, err := net.Listen("tcp", cfg.InternalAddr)
 	if err != nil {
-		return nil, fmt.Errorf("CHAT_INTERNAL_ADDR: %w", err)
+		return nil, "", fmt.Errorf("CHAT_INTERNAL_ADDR: %w", err)
 	}
 	hs := &http.Server{Handler: srv.Internal, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("internal listener", "addr", ln.Addr().String(), "routes", "/metrics /swagger/ /debug/pprof/")
-	return hs, nil
+	return hs, baseURL(ln.Addr()), nil
 }
 
 // verifier chains the configured token verifiers in the contract's order:

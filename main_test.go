@@ -113,29 +113,36 @@ func TestGeneratedSecret(t *testing.T) {
 // as Ctrl-C would, and returns its log once it has exited with 0.
 func startAndStop(t *testing.T, args ...string) string {
 	t.Helper()
+	logs, stop := startRun(t, args...)
+	if code := stop(); code != 0 {
+		t.Errorf("server exit code %d after shutdown, want 0: %s", code, logs.String())
+	}
+	return logs.String()
+}
+
+// startRun runs the server with args until it logs "listening". stop ends it
+// as Ctrl-C would and returns its exit code.
+func startRun(t *testing.T, args ...string) (logs *lockedBuffer, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &lockedBuffer{}
+	logs = &lockedBuffer{}
 	exited := make(chan int, 1)
 	go func() { exited <- run(ctx, args, &bytes.Buffer{}, logs) }()
+	stop = func() int { cancel(); return <-exited }
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(logs.String(), `"msg":"listening"`) {
 		if time.Now().After(deadline) {
-			cancel()
-			<-exited
+			stop()
 			t.Fatalf("server did not start: %s", logs.String())
 		}
 		select {
 		case code := <-exited:
+			cancel()
 			t.Fatalf("server exited with %d: %s", code, logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	cancel()
-	if code := <-exited; code != 0 {
-		t.Errorf("server exit code %d after shutdown, want 0: %s", code, logs.String())
-	}
-	return logs.String()
+	return logs, stop
 }
 
 // TestDevListensOnLoopback: --dev (or CHAT_DEV) listens on 127.0.0.1:8080 by
