@@ -228,6 +228,23 @@ func TestAPIDocCoversTheServer(t *testing.T) {
 	}
 }
 
+// TestReadmeSaysWhichBearerIsWhich: the README tells a Swagger UI user to
+// enter "Bearer <token>", and an OpenAPI 3 user to give the token alone.
+func TestReadmeSaysWhichBearerIsWhich(t *testing.T) {
+	var swaggerUI, openAPI bool
+	for _, para := range strings.Split(readDoc(t, "README.md"), "\n\n") {
+		para = strings.Join(strings.Fields(para), " ")
+		swaggerUI = swaggerUI || strings.Contains(para, "/swagger/index.html") && strings.Contains(para, "enter `Bearer <token>`")
+		openAPI = openAPI || strings.Contains(para, "/openapi.json") && strings.Contains(para, "token alone") && !strings.Contains(para, "enter `Bearer <token>`")
+	}
+	if !swaggerUI {
+		t.Error("README.md: no paragraph tells Swagger UI (/swagger/index.html) users to enter `Bearer <token>`")
+	}
+	if !openAPI {
+		t.Error("README.md: no paragraph says that /openapi.json's bearer scheme takes the token alone")
+	}
+}
+
 func readDoc(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.FromSlash(name))
