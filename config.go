@@ -71,6 +71,7 @@ type config struct {
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("resonate-chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { printServerUsage(fs) }
 	env := func(name, def string) string {
 		if v, ok := os.LookupEnv(name); ok {
 			return v
@@ -99,7 +100,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&logLevel, "log-level", env("CHAT_LOG_LEVEL", "info"), "debug, info, warn or error (CHAT_LOG_LEVEL)")
 	fs.StringVar(&c.SQLiteSync, "sqlite-sync", env("CHAT_SQLITE_SYNC", "normal"), "SQLite synchronous: normal (survives a crash) or full (survives power loss) (CHAT_SQLITE_SYNC)")
 	dev, devErr := strconv.ParseBool(env("CHAT_DEV", "false"))
-	fs.BoolVar(&c.Dev, "dev", dev, "development mode: POST /dev/token signs tokens for anyone (CHAT_DEV=true)")
+	fs.BoolVar(&c.Dev, "dev", dev, "development mode: POST /dev/token signs tokens for anyone; listens on "+defaultDevAddr+" unless -addr or CHAT_ADDR says otherwise (CHAT_DEV=true)")
 	var limits limitSettings
 	limits.register(fs, env, &c)
 	fs.StringVar(&shutdown, "shutdown-timeout", env("CHAT_SHUTDOWN_TIMEOUT", defaultShutdown.String()), "how long SIGTERM waits for requests (CHAT_SHUTDOWN_TIMEOUT)")
@@ -151,6 +152,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if n := len(c.RedisPrefix); n == 0 || n > 100 || strings.ContainsFunc(c.RedisPrefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		check(errors.New("CHAT_REDIS_PREFIX must be 1–100 bytes without spaces or control characters"))
 	}
+	devAddr(&c, fs)
 	check(c.checkIdentity(liveKitSync))
 	limits.apply(&c, check)
 	return &c, errors.Join(errs...)

@@ -28,12 +28,12 @@ import (
 
 //	@title						resonate-chat
 //	@version					1.0
-//	@description				Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `go run . token --sub alice`, then press Authorize and enter `Bearer <token>`. The same API as OpenAPI 3.0, for code generators: /openapi.json.
+//	@description				Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `resonate-chat token --sub alice`. In Swagger UI: press Authorize and enter `Bearer <token>` (the word Bearer, a space, then the token): this Swagger 2.0 document describes the header as a plain API key, so Swagger UI sends exactly what you enter. The same API as OpenAPI 3.0, for code generators: /openapi.json.
 //	@BasePath					/api/v1
 //	@securityDefinitions.apikey	Bearer
 //	@in							header
 //	@name						Authorization
-//	@description				"Bearer " followed by a JWT.
+//	@description				Enter `Bearer <token>`: the word Bearer, a space, then the JWT. Swagger UI sends exactly this as the Authorization header.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -42,12 +42,25 @@ func main() {
 	os.Exit(code)
 }
 
-// run is the whole program; it returns the exit code: 2 for bad configuration.
+// run is the whole program; it returns the exit code: 2 for bad configuration
+// or usage.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "token" {
-		return tokenCommand(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return tokenCommand(args[1:], stdout, stderr)
+		case "help":
+			return helpCommand(args[1:], stdout, stderr)
+		case "version", "-version", "--version":
+			fmt.Fprintln(stdout, version())
+			return 0
+		}
 	}
-	cfg, err := parseConfig(args, stderr)
+	out := stderr
+	if wantsHelp(args) {
+		out = stdout
+	}
+	cfg, err := parseConfig(args, out)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -55,11 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "resonate-chat: configuration:", err)
 		return 2
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := newLogger(stderr, cfg.LogLevel)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("server stopped", "err", err)
 		return 1
 	}
+	log.Info("server stopped")
 	return 0
 }
 
@@ -97,13 +111,23 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	hs.RegisterOnShutdown(srv.StopStreams)
 	served := make(chan error, 2)
-	internal, err := serveInternal(cfg, srv, log, served)
+	internal, internalURL, err := serveInternal(cfg, srv, log, served)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "db", dbLabel(cfg.DB), "swagger", "/swagger/index.html")
+	public := baseURL(ln.Addr())
+	swaggerUI := "off (CHAT_SWAGGER)"
+	switch {
+	case cfg.Exposure.NoSwagger:
+	case internal != nil:
+		swaggerUI = internalURL + "/swagger/index.html"
+	default:
+		swaggerUI = public + "/swagger/index.html"
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "db", dbLabel(cfg.DB),
+		"demo_page", public+"/", "swagger_ui", swaggerUI, "openapi", public+"/openapi.json")
 
 	select {
 	case err := <-served:
@@ -127,19 +151,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 }
 
 // serveInternal serves the operational routes on CHAT_INTERNAL_ADDR when it
-// is set; nil when it is not.
-func serveInternal(cfg *config, srv *handlers.Server, log *slog.Logger, served chan<- error) (*http.Server, error) {
+// is set, and returns the server and its URL; nil when it is not set.
+func serveInternal(cfg *config, srv *handlers.Server, log *slog.Logger, served chan<- error) (*http.Server, string, error) {
 	if srv.Internal == nil {
-		return nil, nil
+		return nil, "", nil
 	}
 	ln, err := net.Listen("tcp", cfg.InternalAddr)
 	if err != nil {
-		return nil, fmt.Errorf("CHAT_INTERNAL_ADDR: %w", err)
+		return nil, "", fmt.Errorf("CHAT_INTERNAL_ADDR: %w", err)
 	}
 	hs := &http.Server{Handler: srv.Internal, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("internal listener", "addr", ln.Addr().String(), "routes", "/metrics /swagger/ /debug/pprof/")
-	return hs, nil
+	return hs, baseURL(ln.Addr()), nil
 }
 
 // verifier chains the configured token verifiers in the contract's order:

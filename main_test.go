@@ -66,17 +66,14 @@ func TestBadConfigurationExitsWithTwo(t *testing.T) {
 }
 
 // TestGeneratedSecret: without CHAT_JWT_SECRET the server makes one beside the
-// database (mode 0600), says where but never what, keeps it across restarts,
-// and `token` signs with that same secret.
+// database (mode 0600) on first start, says where but never what, keeps it
+// across restarts, and `token` signs with that same secret.
 func TestGeneratedSecret(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "chat.db")
 	t.Setenv("CHAT_DB", db)
 	t.Setenv("CHAT_JWT_SECRET", "")
 
-	var tok, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"token", "--sub", "alice", "--name", "Alice", "--ttl", "1h"}, &tok, &errOut); code != 0 {
-		t.Fatalf("token: exit %d: %s", code, errOut.String())
-	}
+	logs := startAndStop(t, "-addr", "127.0.0.1:0")
 	info, err := os.Stat(secretPath(db))
 	if err != nil {
 		t.Fatalf("secret file: %v", err)
@@ -86,6 +83,17 @@ func TestGeneratedSecret(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(secretPath(db))
 	secret := strings.TrimSpace(string(raw))
+	if !strings.Contains(logs, secretPath(db)) {
+		t.Errorf("log does not say where the secret is: %s", logs)
+	}
+	if strings.Contains(logs, secret) {
+		t.Errorf("log holds the secret itself")
+	}
+
+	var tok, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"token", "--sub", "alice", "--name", "Alice", "--ttl", "1h"}, &tok, &errOut); code != 0 {
+		t.Fatalf("token: exit %d: %s", code, errOut.String())
+	}
 	id, err := handlers.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()))
 	if err != nil {
 		t.Fatalf("the printed token does not verify with the kept secret: %v", err)
@@ -94,36 +102,85 @@ func TestGeneratedSecret(t *testing.T) {
 		t.Errorf("token identity %+v, want alice/Alice, not admin", id.Actor)
 	}
 
-	// The server uses the same file, and logs its path, never its content.
+	startAndStop(t, "-addr", "127.0.0.1:0")
+	again, _ := os.ReadFile(secretPath(db))
+	if string(again) != string(raw) {
+		t.Errorf("the secret changed across starts")
+	}
+}
+
+// startAndStop runs the server with args until it logs "listening", stops it
+// as Ctrl-C would, and returns its log once it has exited with 0.
+func startAndStop(t *testing.T, args ...string) string {
+	t.Helper()
+	logs, stop := startRun(t, args...)
+	if code := stop(); code != 0 {
+		t.Errorf("server exit code %d after shutdown, want 0: %s", code, logs.String())
+	}
+	return logs.String()
+}
+
+// startRun runs the server with args until it logs "listening". stop ends it
+// as Ctrl-C would and returns its exit code.
+func startRun(t *testing.T, args ...string) (logs *lockedBuffer, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lockedBuffer{}
+	logs = &lockedBuffer{}
 	exited := make(chan int, 1)
-	go func() { exited <- run(ctx, []string{"-addr", "127.0.0.1:0"}, &bytes.Buffer{}, logs) }()
+	go func() { exited <- run(ctx, args, &bytes.Buffer{}, logs) }()
+	stop = func() int { cancel(); return <-exited }
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(logs.String(), `"msg":"listening"`) {
 		if time.Now().After(deadline) {
-			cancel()
+			stop()
 			t.Fatalf("server did not start: %s", logs.String())
 		}
 		select {
 		case code := <-exited:
+			cancel()
 			t.Fatalf("server exited with %d: %s", code, logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	cancel()
-	if code := <-exited; code != 0 {
-		t.Errorf("server exit code %d after shutdown, want 0", code)
+	return logs, stop
+}
+
+// TestDevListensOnLoopback: --dev (or CHAT_DEV) listens on 127.0.0.1:8080 by
+// default, since it hands out tokens; an explicit CHAT_ADDR or -addr wins.
+func TestDevListensOnLoopback(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"default", nil, nil, ":8080"},
+		{"--dev", []string{"--dev"}, nil, "127.0.0.1:8080"},
+		{"CHAT_DEV", nil, map[string]string{"CHAT_DEV": "true"}, "127.0.0.1:8080"},
+		{"--dev=false", []string{"--dev=false"}, map[string]string{"CHAT_DEV": "true"}, ":8080"},
+		{"--dev with CHAT_ADDR", []string{"--dev"}, map[string]string{"CHAT_ADDR": ":9090"}, ":9090"},
+		{"--dev with -addr", []string{"--dev", "-addr", "0.0.0.0:9091"}, nil, "0.0.0.0:9091"},
+		{"-addr then --dev", []string{"-addr", ":9092", "--dev"}, nil, ":9092"},
+		{"CHAT_DEV with CHAT_ADDR", nil, map[string]string{"CHAT_DEV": "true", "CHAT_ADDR": "[::]:9093"}, "[::]:9093"},
+		{"--dev with CHAT_ADDR=:8080", []string{"--dev"}, map[string]string{"CHAT_ADDR": ":8080"}, ":8080"},
 	}
-	out := logs.String()
-	if !strings.Contains(out, secretPath(db)) {
-		t.Errorf("log does not say where the secret is: %s", out)
-	}
-	if strings.Contains(out, secret) {
-		t.Errorf("log holds the secret itself")
-	}
-	again, _ := os.ReadFile(secretPath(db))
-	if string(again) != string(raw) {
-		t.Errorf("the secret changed across starts")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CHAT_DB", filepath.Join(t.TempDir(), "chat.db"))
+			for _, k := range []string{"CHAT_ADDR", "CHAT_DEV"} {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := parseConfig(tt.args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Addr != tt.want {
+				t.Errorf("listen address %q, want %q", cfg.Addr, tt.want)
+			}
+		})
 	}
 }

@@ -4,16 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
-	"time"
-
-	"github.com/resonate/resonate-chat/handlers"
 )
 
 // secretPath is where the generated secret lives: beside the database.
@@ -21,18 +16,18 @@ func secretPath(db string) string { return db + ".secret" }
 
 // loadSecret returns CHAT_JWT_SECRET, or the secret kept beside the SQLite
 // database, generating it (mode 0600) on first start. It logs where, never what.
+// Only the server generates: `token` reads with readSecret.
 func loadSecret(cfg *config, log *slog.Logger) ([]byte, error) {
 	if cfg.JWTSecret != "" {
 		return []byte(cfg.JWTSecret), nil
 	}
 	path := secretPath(cfg.DB)
-	b, err := os.ReadFile(path)
+	secret, err := readSecret(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		raw := make([]byte, 32)
 		if _, err := rand.Read(raw); err != nil {
 			return nil, err
 		}
-		b = []byte(hex.EncodeToString(raw) + "\n")
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
 			return loadSecret(cfg, log) // another process won the race
@@ -40,7 +35,8 @@ func loadSecret(cfg *config, log *slog.Logger) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create secret file: %w", err)
 		}
-		if _, err := f.Write(b); err != nil {
+		secret = []byte(hex.EncodeToString(raw))
+		if _, err := f.Write(append(secret, '\n')); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -50,52 +46,30 @@ func loadSecret(cfg *config, log *slog.Logger) ([]byte, error) {
 		if log != nil {
 			log.Info("generated a development JWT secret; set CHAT_JWT_SECRET to use your own", "path", path)
 		}
-	} else if err != nil {
-		return nil, fmt.Errorf("read secret file: %w", err)
-	} else if log != nil {
+		return secret, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if log != nil {
 		log.Info("using the JWT secret kept beside the database", "path", path)
+	}
+	return secret, nil
+}
+
+// readSecret reads the secret kept at path. An error wrapping
+// fs.ErrNotExist means there is none.
+func readSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read secret file: %w", err)
 	}
 	s := strings.TrimSpace(string(b))
 	if len(s) < 32 {
 		return nil, fmt.Errorf("secret file %s is too short", path)
 	}
 	return []byte(s), nil
-}
-
-// tokenCommand prints an HS256 token signed with the server's secret:
-// resonate-chat token --sub alice --name Alice [--admin] [--ttl 24h].
-func tokenCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("resonate-chat token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sub := fs.String("sub", "", "user id (required)")
-	name := fs.String("name", "", "display name")
-	admin := fs.Bool("admin", false, "platform admin: may manage any room")
-	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *sub == "" || len([]rune(*sub)) > 128 || *ttl <= 0 {
-		fmt.Fprintln(stderr, "resonate-chat token: --sub (1–128 characters) is required and --ttl must be positive")
-		return 2
-	}
-	cfg, err := parseConfig(nil, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "resonate-chat: configuration:", err)
-		return 2
-	}
-	secret, err := loadSecret(cfg, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "resonate-chat token:", err)
-		return 1
-	}
-	tok, err := handlers.NewHS256(secret).Sign(*sub, *name, *admin, *ttl)
-	if err != nil {
-		fmt.Fprintln(stderr, "resonate-chat token:", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, tok)
-	return 0
 }

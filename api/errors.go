@@ -5,6 +5,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -23,6 +25,18 @@ type Problem struct {
 	// Until is when the restriction ends, for banned (if temporary), muted,
 	// chat_locked and rate_limited.
 	Until *string `json:"until,omitempty" example:"2026-11-25T10:00:00.000000Z" format:"date-time"`
+}
+
+// JSON is the problem's body. Details are written as they are, without
+// encoding/json's HTML escaping: a detail that says "Bearer <token>" reaches
+// the reader as that, not as "Bearer \u003ctoken\u003e". A problem is
+// served as application/problem+json, never inlined in HTML.
+func (p Problem) JSON() []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(p) // strings and ints only: cannot fail
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // ProblemContentType is the media type of problem documents.

@@ -121,16 +121,20 @@ func NewHistoryPage(p *models.HistoryPage) HistoryPage {
 	return out
 }
 
-// Me tells the caller what they may do in a room.
+// Me tells the caller what they may do in a room. Its examples describe one
+// muted participant, so that together they make sense.
 type Me struct {
-	Role    *string `json:"role" validate:"required" enums:"owner,moderator,participant" extensions:"x-nullable"`
-	CanPost bool    `json:"can_post" validate:"required"`
-	// Reason is the error code a send would get now, when can_post is false.
-	Reason            *string `json:"reason" validate:"required" extensions:"x-nullable" example:"muted"`
-	MutedUntil        *string `json:"muted_until" validate:"required" format:"date-time" extensions:"x-nullable"`
-	BannedUntil       *string `json:"banned_until" validate:"required" format:"date-time" extensions:"x-nullable"`
-	LockedUntil       *string `json:"locked_until" validate:"required" format:"date-time" extensions:"x-nullable"`
-	RetryAfterSeconds int64   `json:"retry_after_seconds" validate:"required" example:"0"`
+	Role    *string `json:"role" validate:"required" enums:"owner,moderator,participant" extensions:"x-nullable" example:"participant"`
+	CanPost bool    `json:"can_post" validate:"required" example:"false"`
+	// Reason is the error code a send would get now, when can_post is false;
+	// null when it is true.
+	Reason      *string `json:"reason" validate:"required" extensions:"x-nullable" example:"muted"`
+	MutedUntil  *string `json:"muted_until" validate:"required" format:"date-time" extensions:"x-nullable" example:"2026-11-25T10:00:00.000000Z"`
+	BannedUntil *string `json:"banned_until" validate:"required" format:"date-time" extensions:"x-nullable"`
+	LockedUntil *string `json:"locked_until" validate:"required" format:"date-time" extensions:"x-nullable"`
+	// RetryAfterSeconds is how long until a send could succeed; 0 when it
+	// would now, or never will by waiting (a permanent ban).
+	RetryAfterSeconds int64 `json:"retry_after_seconds" validate:"required" example:"600"`
 }
 
 // NewMe converts a standing.

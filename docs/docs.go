@@ -2302,7 +2302,8 @@ const docTemplate = `{
                     "x-nullable": true
                 },
                 "can_post": {
-                    "type": "boolean"
+                    "type": "boolean",
+                    "example": false
                 },
                 "locked_until": {
                     "type": "string",
@@ -2312,17 +2313,19 @@ const docTemplate = `{
                 "muted_until": {
                     "type": "string",
                     "format": "date-time",
-                    "x-nullable": true
+                    "x-nullable": true,
+                    "example": "2026-11-25T10:00:00.000000Z"
                 },
                 "reason": {
-                    "description": "Reason is the error code a send would get now, when can_post is false.",
+                    "description": "Reason is the error code a send would get now, when can_post is false;\nnull when it is true.",
                     "type": "string",
                     "x-nullable": true,
                     "example": "muted"
                 },
                 "retry_after_seconds": {
+                    "description": "RetryAfterSeconds is how long until a send could succeed; 0 when it\nwould now, or never will by waiting (a permanent ban).",
                     "type": "integer",
-                    "example": 0
+                    "example": 600
                 },
                 "role": {
                     "type": "string",
@@ -2331,7 +2334,8 @@ const docTemplate = `{
                         "moderator",
                         "participant"
                     ],
-                    "x-nullable": true
+                    "x-nullable": true,
+                    "example": "participant"
                 }
             }
         },
@@ -2676,7 +2680,7 @@ const docTemplate = `{
     },
     "securityDefinitions": {
         "Bearer": {
-            "description": "\"Bearer \" followed by a JWT.",
+            "description": "Enter ` + "`" + `Bearer \u003ctoken\u003e` + "`" + `: the word Bearer, a space, then the JWT. Swagger UI sends exactly this as the Authorization header.",
             "type": "apiKey",
             "name": "Authorization",
             "in": "header"
@@ -2691,7 +2695,7 @@ var SwaggerInfo = &swag.Spec{
 	BasePath:         "/api/v1",
 	Schemes:          []string{},
 	Title:            "resonate-chat",
-	Description:      "Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `go run . token --sub alice`, then press Authorize and enter `Bearer <token>`. The same API as OpenAPI 3.0, for code generators: /openapi.json.",
+	Description:      "Real-time text chat for Resonate voice rooms: REST for rooms, messages and moderation, Server-Sent Events for the live stream. Every error is application/problem+json with a `code`. Get a development token with `resonate-chat token --sub alice`. In Swagger UI: press Authorize and enter `Bearer <token>` (the word Bearer, a space, then the token): this Swagger 2.0 document describes the header as a plain API key, so Swagger UI sends exactly what you enter. The same API as OpenAPI 3.0, for code generators: /openapi.json.",
 	InfoInstanceName: "swagger",
 	SwaggerTemplate:  docTemplate,
 	LeftDelim:        "{{",

@@ -45,12 +45,49 @@ func exposeOps(public *gin.Engine, d Deps) http.Handler {
 		target.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{})))
 	}
 	if !d.Exposure.NoSwagger {
-		target.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler, ginSwagger.PersistAuthorization(true)))
+		ui := swaggerUI()
+		target.GET("/swagger", ui)
+		target.GET("/swagger/*any", ui)
 	}
 	if internal == nil {
 		return nil
 	}
 	return internal
+}
+
+// swaggerUIFiles are the files Swagger UI is made of: gin-swagger serves these
+// and answers anything else with a plain-text 404.
+var swaggerUIFiles = map[string]bool{
+	"index.html": true, "index.css": true, "swagger-initializer.js": true, "doc.json": true,
+	"favicon-16x16.png": true, "favicon-32x32.png": true, "oauth2-redirect.html": true,
+	"swagger-ui.css": true, "swagger-ui.css.map": true, "swagger-ui.js": true, "swagger-ui.js.map": true,
+	"swagger-ui-bundle.js": true, "swagger-ui-bundle.js.map": true,
+	"swagger-ui-standalone-preset.js": true, "swagger-ui-standalone-preset.js.map": true,
+}
+
+// swaggerUI serves Swagger UI under /swagger/: /swagger and /swagger/ lead to
+// the page itself, its files are gin-swagger's, and any other path is the
+// problem+json 404 every unknown path gets.
+func swaggerUI() gin.HandlerFunc {
+	// A file handler of its own: gin-swagger sets the handler's prefix on
+	// first use, and swaggerFiles.Handler is shared by every server in the
+	// process.
+	serve := ginSwagger.WrapHandler(swaggerFiles.NewHandler(), ginSwagger.PersistAuthorization(true))
+	return func(c *gin.Context) {
+		switch name := strings.TrimPrefix(c.Param("any"), "/"); {
+		case name == "":
+			c.Redirect(http.StatusFound, "/swagger/index.html")
+		case name == "doc.json": // gin-swagger would read it through swag's racy ReadDoc
+			c.Data(http.StatusOK, "application/json; charset=utf-8", []byte(swaggerDoc()))
+		case swaggerUIFiles[name]:
+			// gin-swagger finds the file by a regular expression on the raw
+			// request URI, query included; give it the path alone.
+			c.Request.RequestURI = c.Request.URL.EscapedPath()
+			serve(c)
+		default:
+			fail(c, models.WithDetail(models.ErrNotFound, "no such path"))
+		}
+	}
 }
 
 // debugPprof serves net/http/pprof under /debug/pprof/ on the internal

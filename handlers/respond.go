@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -31,8 +32,7 @@ func fail(c *gin.Context, err error) {
 		c.Header("Retry-After", strconv.FormatInt(retry, 10))
 	}
 	c.Header("Content-Type", api.ProblemContentType)
-	body, _ := json.Marshal(p)
-	c.Data(p.Status, api.ProblemContentType, body)
+	c.Data(p.Status, api.ProblemContentType, p.JSON())
 	c.Abort()
 }
 
@@ -92,11 +92,50 @@ func jsonErr(err error) error {
 		if typ.Field == "" {
 			return models.Invalidf("request body must be a JSON object")
 		}
-		return models.Invalidf("field %q must be of type %s", typ.Field, typ.Type)
+		return models.Invalidf("%s", typeDetail(typ))
 	case errors.Is(err, models.ErrInvalid), errors.Is(err, models.ErrContentInvalid):
 		return err
 	}
 	return models.Invalidf("request body: %s", trimJSONPrefix(err.Error()))
+}
+
+// typeDetail says what a field of the wrong JSON type must hold, in the
+// API's words: "duration_seconds must be a whole number of seconds", never
+// Go's ("must be of type int64").
+func typeDetail(typ *json.UnmarshalTypeError) string {
+	t := typ.Type
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var want string
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n, ok := strings.CutPrefix(typ.Value, "number "); ok && isInteger(n) {
+			return typ.Field + " is out of range" // a whole number, too big for any valid value
+		}
+		want = "a whole number"
+		if strings.HasSuffix(typ.Field, "_seconds") {
+			want = "a whole number of seconds"
+		}
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Slice, reflect.Array:
+		want = "an array"
+	default:
+		want = "an object"
+	}
+	return typ.Field + " must be " + want
+}
+
+// isInteger reports whether a JSON number literal is written as an integer.
+func isInteger(n string) bool {
+	n = strings.TrimPrefix(n, "-")
+	return n != "" && strings.Trim(n, "0123456789") == ""
 }
 
 func trimJSONPrefix(s string) string {
