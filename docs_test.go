@@ -291,7 +291,7 @@ func valueAt(vs *ast.ValueSpec, i int) ast.Expr {
 func serverRoutes(t *testing.T) gin.RoutesInfo {
 	t.Helper()
 	ctx := context.Background()
-	store, err := models.Open(ctx, filepath.Join(t.TempDir(), "chat.db"), "normal")
+	store, err := models.Open(ctx, filepath.Join(t.TempDir(), "chat.db"), models.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
