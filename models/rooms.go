@@ -23,6 +23,9 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 	}
 	var evs []*Event
 	err = c.store.write(ctx, func(tx *gorm.DB) error {
+		if err := lockRoomID(tx, c.store.pg, id); err != nil {
+			return err
+		}
 		var old Room
 		q := tx.Where("id = ?", id)
 		if c.store.pg {
@@ -63,6 +66,21 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 		c.notify.Notify(context.WithoutCancel(ctx), evs)
 	}
 	return room, created, err
+}
+
+// lockRoomID serialises the transactions that create a room id. On
+// PostgreSQL a row lock cannot do it: SELECT … FOR UPDATE on a row that does
+// not exist yet locks nothing, so two creates would both insert and the loser
+// would hear "duplicate key". A transaction-scoped advisory lock on the id's
+// hash is held until commit, after which the next creator reads the committed
+// row (each statement reads afresh at READ COMMITTED) and gets its 200 or 409.
+// Two ids sharing a hash only queue behind each other. On SQLite the IMMEDIATE
+// transaction already holds the database's write lock.
+func lockRoomID(tx *gorm.DB, pg bool, id string) error {
+	if !pg {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "resonate-chat room "+id).Error
 }
 
 func countParticipants(tx *gorm.DB, room *Room) error {
