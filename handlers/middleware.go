@@ -48,31 +48,57 @@ func requestLog(base *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// secretParams are query parameters that carry credentials.
-var secretParams = []string{"ticket", "token", "access_token"}
+// plainParams are the query parameters whose values may be logged: resume
+// points and page bounds, which are numbers and identify nothing. Every other
+// value is masked whatever its name or the case of its name, so that no
+// spelling of a credential (Ticket=, Token=, jwt=, a name nobody foresaw)
+// reaches a log: an allowlist, because a denylist is only as good as the
+// spellings it thought of.
+var plainParams = map[string]bool{"last_event_id": true, "limit": true, "before": true, "after": true}
 
-// MaskURL renders u for a log line with every credential replaced by "***".
+var (
+	// plainValue is what a plain parameter's value looks like; anything else
+	// there is masked too, in case a client put a credential in the wrong
+	// place.
+	plainValue = regexp.MustCompile(`^-?[0-9]{1,20}$`)
+	// plainName is a parameter name short and plain enough to be a name: a
+	// longer one (a token sent as "?eyJ…" with no "=") is masked as well.
+	plainName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+)
+
+// MaskURL renders u for a log line: the path, and the query with every value
+// but those of plainParams replaced by "***".
 func MaskURL(u *url.URL) string {
+	if u.RawQuery == "" {
+		return u.Path
+	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		// A pair that does not parse (a bad escape, a ';') is left out of q
 		// and could hold a credential: log none of the query.
 		return u.Path + "?***"
 	}
-	masked := false
-	for _, p := range secretParams {
-		if _, ok := q[p]; ok {
-			q[p] = []string{"***"}
-			masked = true
+	out := url.Values{}
+	for k, vs := range q {
+		switch {
+		case !plainName.MatchString(k):
+			out["***"] = []string{"***"}
+		case plainParams[k] && allPlain(vs):
+			out[k] = vs
+		default:
+			out[k] = []string{"***"}
 		}
 	}
-	if !masked {
-		if u.RawQuery == "" {
-			return u.Path
+	return u.Path + "?" + strings.ReplaceAll(out.Encode(), "%2A%2A%2A", "***")
+}
+
+func allPlain(vs []string) bool {
+	for _, v := range vs {
+		if !plainValue.MatchString(v) {
+			return false
 		}
-		return u.Path + "?" + u.RawQuery
 	}
-	return u.Path + "?" + strings.ReplaceAll(q.Encode(), "%2A%2A%2A", "***")
+	return true
 }
 
 func logger(c *gin.Context) *slog.Logger {
