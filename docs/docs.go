@@ -659,7 +659,7 @@ const docTemplate = `{
                         "Bearer": []
                     }
                 ],
-                "description": "Participants and admins; ` + "`" + `text/event-stream` + "`" + `. Authenticate with ` + "`" + `Authorization: Bearer` + "`" + ` or ` + "`" + `?ticket=` + "`" + ` (see stream-ticket). Every room event is ` + "`" + `id: \u003cseq\u003e` + "`" + `, ` + "`" + `event: \u003ctype\u003e` + "`" + `, one ` + "`" + `data:` + "`" + ` line with the JSON envelope ` + "`" + `{type, room_id, seq, timestamp, data}` + "`" + `. Resume with ` + "`" + `Last-Event-ID` + "`" + ` (browsers send it by themselves) or ` + "`" + `?last_event_id=` + "`" + `: every retained event after it, in order, then live ones; ` + "`" + `history.reset` + "`" + ` first when events after it were deleted by retention. Without a resume point the stream starts with live events. The stream ends after ` + "`" + `room.closed` + "`" + `, after the caller's own ` + "`" + `participant.left` + "`" + ` or ` + "`" + `user.banned` + "`" + `, and with ` + "`" + `auth.expired` + "`" + ` when the credential expires. See docs/EVENTS.md for every event.",
+                "description": "Participants and admins; ` + "`" + `text/event-stream` + "`" + `. Authenticate with ` + "`" + `Authorization: Bearer` + "`" + ` or ` + "`" + `?ticket=` + "`" + ` (see stream-ticket). Every room event is ` + "`" + `id: \u003cseq\u003e` + "`" + `, ` + "`" + `event: \u003ctype\u003e` + "`" + `, one ` + "`" + `data:` + "`" + ` line with the JSON envelope ` + "`" + `{type, room_id, seq, timestamp, data}` + "`" + `. Resume with ` + "`" + `Last-Event-ID` + "`" + ` (browsers send it by themselves) or ` + "`" + `?last_event_id=` + "`" + `: every retained event after it, in order, then live ones; ` + "`" + `history.reset` + "`" + ` first when events after it were deleted by retention. Without a resume point the stream starts with live events. The stream ends after ` + "`" + `room.closed` + "`" + `, after the caller's own ` + "`" + `participant.left` + "`" + ` or ` + "`" + `user.banned` + "`" + `, and with ` + "`" + `auth.expired` + "`" + ` when the credential expires. Other calls accept a token up to 30 s past its ` + "`" + `exp` + "`" + ` (a leeway for clock skew); a stream does not open with one (401), since it would end at once: refresh the token first. See docs/EVENTS.md for every event.",
                 "produces": [
                     "text/event-stream"
                 ],
@@ -708,7 +708,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "unauthorized",
+                        "description": "unauthorized: missing or bad credentials, or a token past its exp (no leeway here)",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -1993,7 +1993,7 @@ const docTemplate = `{
                         "Bearer": []
                     }
                 ],
-                "description": "Participants and admins. A browser ` + "`" + `EventSource` + "`" + ` cannot send headers, and long-lived tokens must not travel in URLs: open the stream with ` + "`" + `?ticket=` + "`" + ` instead. The ticket is bound to the caller and this room and opens streams (and EventSource's automatic reconnects) for 60 s; the stream itself lives until the token that got the ticket expires.",
+                "description": "Participants and admins. A browser ` + "`" + `EventSource` + "`" + ` cannot send headers, and long-lived tokens must not travel in URLs: open the stream with ` + "`" + `?ticket=` + "`" + ` instead. The ticket is bound to the caller and this room and opens streams (and EventSource's automatic reconnects) for 60 s; the stream itself lives until the token that got the ticket expires. Other calls accept a token up to 30 s past its ` + "`" + `exp` + "`" + ` (a leeway for clock skew); this one does not, as a ticket from an expired token could open no stream: refresh the token first.",
                 "produces": [
                     "application/json"
                 ],
@@ -2024,7 +2024,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "unauthorized",
+                        "description": "unauthorized: missing or bad credentials, or a token past its exp (no leeway here)",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }

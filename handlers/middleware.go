@@ -150,6 +150,9 @@ func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
 		default:
 			id, err = t.Check(ticket, c.Param("room"))
 		}
+		if err == nil && opensStream(c.FullPath()) && !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
+			err = errExpiredForStream
+		}
 		if err != nil {
 			if errors.Is(err, models.ErrUnauthorized) {
 				guard.spend(clientKey(c))
@@ -162,6 +165,16 @@ func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
 		c.Next()
 	}
 }
+
+// opensStream reports whether route opens a stream or gets a ticket for one.
+// The clock leeway that lets a single call through just after its token's
+// exp does not apply there: a stream opened so would only say auth.expired
+// and end, and the client would reconnect with the same token until the
+// leeway ran out, when it should have refreshed its token first.
+func opensStream(route string) bool { return route == streamRoute || route == ticketRoute }
+
+var errExpiredForStream = models.WithDetail(models.ErrUnauthorized,
+	"the token has expired: refresh it before opening a stream (the %s leeway for clock skew applies to single calls only)", leeway)
 
 // credentials picks the credential a request carries: a bearer token from
 // the Authorization header or, on the stream route, a ticket from the query
