@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -66,9 +67,33 @@ func (v *HS256) Verify(_ context.Context, token string) (*Identity, error) {
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithLeeway(leeway))
 	if err != nil {
-		return nil, models.WithDetail(models.ErrUnauthorized, "invalid token: %v", err)
+		return nil, tokenErr(err)
 	}
 	return c.Identity()
+}
+
+// tokenErr says in a client's words why the JWT parser refused a token,
+// without the library's own ("token is unverifiable: error while executing
+// keyfunc: …").
+func tokenErr(err error) error {
+	why := "the token is not valid"
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		why = "the token is not a well-formed JWT"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		why = "the token has no exp"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		why = "the token has expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		why = "the token is not valid yet"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		why = "the token's issuer (iss) is not the one configured"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		why = "the token's audience (aud) is not this server"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		why = "the token's signature or signing method is not valid"
+	}
+	return models.WithDetail(models.ErrUnauthorized, "%s", why)
 }
 
 // Sign issues an HS256 token: what `resonate-chat token` prints.

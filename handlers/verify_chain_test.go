@@ -79,7 +79,7 @@ func TestVerifierChainReady(t *testing.T) {
 		t.Fatalf("before keys: got %v, want ErrUnavailable", err)
 	}
 	p.set(200, testKey{kid: "k", alg: "ES256", key: ecKey(t)})
-	_ = j.refresh(context.Background(), false)
+	_ = j.refresh(context.Background())
 	if err := ready(context.Background(), c); err != nil {
 		t.Fatalf("after keys: got %v, want ready", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,6 +199,7 @@ func TestJWKSVerify(t *testing.T) {
 		{"kid of an ES256 key on an RS256 token", wrongAlg.sign(t, claims("alice", time.Hour)), "", false},
 		{"known kid, another key", forged.sign(t, claims("alice", time.Hour)), "", false},
 		{"garbage", "not.a.jwt", "", false},
+		{"unknown kid", testKey{kid: "nobody", alg: "ES256", key: ecKey(t)}.sign(t, claims("alice", time.Hour)), "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,6 +207,11 @@ func TestJWKSVerify(t *testing.T) {
 			if tc.wantUser == "" {
 				if !errors.Is(err, models.ErrUnauthorized) {
 					t.Fatalf("got identity %+v, err %v; want ErrUnauthorized", id, err)
+				}
+				for _, internal := range []string{"keyfunc", "unverifiable", "token is invalid:", "crypto/"} {
+					if strings.Contains(err.Error(), internal) {
+						t.Fatalf("the refusal says %q: want it in a client's words, without the library's %q", err, internal)
+					}
 				}
 				return
 			}
@@ -244,12 +251,74 @@ func TestJWKSRotation(t *testing.T) {
 	// The old key is withdrawn: after the next fetch its tokens are refused.
 	p.set(http.StatusOK, next)
 	eventually(t, "the removed kid is refused", func() bool {
-		_ = j.refresh(context.Background(), true)
+		_ = j.refresh(context.Background())
 		_, err := j.Verify(context.Background(), oldToken)
 		return errors.Is(err, models.ErrUnauthorized)
 	})
 	if _, err := j.Verify(context.Background(), nextToken); err != nil {
 		t.Fatalf("new key after rotation: %v", err)
+	}
+}
+
+// TestJWKSNewKeyAcceptedOnFirstUse: providers publish a new key and sign
+// with it soon after. With the default options, the first token signed with
+// it is accepted (after at most one paced fetch), although the set was
+// fetched a moment before.
+func TestJWKSNewKeyAcceptedOnFirstUse(t *testing.T) {
+	t.Parallel()
+	old := testKey{kid: "2026-01", alg: "ES256", key: ecKey(t)}
+	next := testKey{kid: "2026-02", alg: "ES256", key: ecKey(t)}
+	p := newProvider(t, old)
+	j := startJWKS(t, p, JWKSOptions{})
+	waitReady(t, j)
+	p.set(http.StatusOK, old, next)
+	start := time.Now()
+	id, err := j.Verify(context.Background(), next.sign(t, claims("alice", time.Hour)))
+	if err != nil {
+		t.Fatalf("the first token signed with a newly published key: got %v, want it accepted", err)
+	}
+	if took := time.Since(start); id.Actor.UserID != "alice" || took > maxKidWait+time.Second {
+		t.Fatalf("got %q after %s, want alice within %s", id.Actor.UserID, took, maxKidWait+time.Second)
+	}
+	if DefaultJWKSMinRefresh < 2*time.Second || DefaultJWKSMinRefresh > maxKidWait || maxKidWait > 10*time.Second {
+		t.Fatalf("DefaultJWKSMinRefresh %s, maxKidWait %s: want a fetch every few seconds at most, and a new key within 10 s",
+			DefaultJWKSMinRefresh, maxKidWait)
+	}
+}
+
+// TestJWKSUnknownKidsPaced: unknown kids arriving all the time cost one fetch
+// per MinRefresh, not one each, and each waits no longer than it.
+func TestJWKSUnknownKidsPaced(t *testing.T) {
+	t.Parallel()
+	k := testKey{kid: "real", alg: "ES256", key: ecKey(t)}
+	p := newProvider(t, k)
+	const every = 100 * time.Millisecond
+	j := startJWKS(t, p, JWKSOptions{Refresh: time.Hour, MinRefresh: every})
+	waitReady(t, j)
+	before, start := p.fetches.Load(), time.Now()
+	var wg sync.WaitGroup
+	for w := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Since(start) < time.Second; i++ {
+				forged := testKey{kid: fmt.Sprintf("forged-%d-%d", w, i), alg: "ES256", key: k.key}
+				began := time.Now()
+				_, err := j.Verify(context.Background(), forged.sign(t, claims("mallory", time.Hour)))
+				if !errors.Is(err, models.ErrUnauthorized) {
+					t.Errorf("unknown kid: got %v, want ErrUnauthorized", err)
+					return
+				}
+				if waited := time.Since(began); waited > every+time.Second {
+					t.Errorf("an unknown kid waited %s, want at most about %s", waited, every)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if got, most := p.fetches.Load()-before, int64(elapsed/every)+2; got > most {
+		t.Fatalf("unknown kids for %s caused %d fetches, want at most %d (one per %s)", elapsed, got, most, every)
 	}
 }
 
@@ -320,7 +389,7 @@ func TestJWKSUnavailableUntilLoaded(t *testing.T) {
 	}
 	// A provider that fails later keeps the loaded keys in use.
 	p.set(http.StatusInternalServerError, k)
-	_ = j.refresh(context.Background(), false)
+	_ = j.refresh(context.Background())
 	if _, err := j.Verify(context.Background(), token); err != nil {
 		t.Fatalf("known key while the provider is down again: %v", err)
 	}
@@ -341,7 +410,7 @@ func TestJWKSSkipsUnusableKeys(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _ = json.NewEncoder(w).Encode(doc) }))
 	defer srv.Close()
 	j := NewJWKS(JWKSOptions{URL: srv.URL})
-	if err := j.refresh(context.Background(), false); err == nil {
+	if err := j.refresh(context.Background()); err == nil {
 		t.Fatal("a set without a usable key loaded; want an error")
 	}
 	if j.Ready(context.Background()) == nil {
