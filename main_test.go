@@ -86,7 +86,7 @@ func TestGeneratedSecret(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(secretPath(db))
 	secret := strings.TrimSpace(string(raw))
-	id, err := handlers.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()))
+	id, err := handlers.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()), nil)
 	if err != nil {
 		t.Fatalf("the printed token does not verify with the kept secret: %v", err)
 	}

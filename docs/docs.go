@@ -88,7 +88,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -170,7 +170,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -244,7 +244,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -326,7 +326,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -439,7 +439,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -520,7 +520,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -626,7 +626,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -726,7 +726,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many open streams for this user, from this address, or on this server; or too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many open streams for this user, from this address, or on this server; or too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -802,7 +802,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -907,7 +907,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1023,7 +1023,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address",
+                        "description": "rate_limited: the flood limit or slow mode, or too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1112,7 +1112,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1193,7 +1193,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1304,7 +1304,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address",
+                        "description": "rate_limited: the flood limit or slow mode, or too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1402,7 +1402,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1515,7 +1515,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1596,7 +1596,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1678,7 +1678,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1764,7 +1764,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1847,7 +1847,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1960,7 +1960,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -2042,7 +2042,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },

@@ -133,30 +133,35 @@ func securityHeaders(c *gin.Context) {
 }
 
 // authenticate establishes the caller from the Authorization header, or on the
-// stream route from a ticket. A token in the query string is refused. An
-// address that has sent too many requests without valid credentials is
-// refused (429) before any verifier runs.
+// stream route from a ticket. A token in the query string is refused. Every
+// credential is checked, whatever its address has sent before, so a valid one
+// is never refused; an address whose tokens keep needing an identity provider
+// and failing may make it no more calls for a while (429; see Cost).
 func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if guard.limited(c) {
-			return
-		}
 		token, ticket, err := credentials(c.GetHeader("Authorization"), c.Request.URL.Query(), c.FullPath() == streamRoute)
 		var id *Identity
+		ip := clientKey(c)
 		switch {
 		case err != nil:
 		case token != "":
-			id, err = v.Verify(c.Request.Context(), token)
+			cost := &Cost{Allowed: guard.wait(ip) <= 0}
+			id, err = v.Verify(c.Request.Context(), token, cost)
+			if cost.Spent && errors.Is(err, models.ErrUnauthorized) {
+				guard.spend(ip)
+			}
 		default:
 			id, err = t.Check(ticket, c.Param("room"))
 		}
 		if err == nil && opensStream(c.FullPath()) && !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
 			err = errExpiredForStream
 		}
+		if errors.Is(err, errCostRefused) {
+			fail(c, &models.Restriction{RetryAfter: max(guard.wait(ip), time.Second),
+				Err: models.WithDetail(models.ErrRateLimited, "too many tokens from your address needed checking with the identity provider and were refused; a token that needs no such check still works")})
+			return
+		}
 		if err != nil {
-			if errors.Is(err, models.ErrUnauthorized) {
-				guard.spend(clientKey(c))
-			}
 			c.Header("WWW-Authenticate", `Bearer realm="resonate-chat"`)
 			fail(c, err)
 			return

@@ -72,7 +72,7 @@ type streamHandlers struct {
 //	@Failure		401		{object}	api.Problem	"unauthorized: missing or bad credentials, or a token past its exp (no leeway here)"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -106,7 +106,7 @@ func (h *streamHandlers) ticket(c *gin.Context) {
 //	@Failure		401				{object}	api.Problem	"unauthorized: missing or bad credentials, or a token past its exp (no leeway here)"
 //	@Failure		403				{object}	api.Problem	"not_participant, banned"
 //	@Failure		404				{object}	api.Problem	"not_found"
-//	@Failure		429				{object}	api.Problem	"rate_limited: too many open streams for this user, from this address, or on this server; or too many requests with bad credentials from this address"
+//	@Failure		429				{object}	api.Problem	"rate_limited: too many open streams for this user, from this address, or on this server; or too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503				{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer

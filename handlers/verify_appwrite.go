@@ -90,7 +90,7 @@ type appwriteClaims struct {
 }
 
 // Verify implements Verifier.
-func (a *Appwrite) Verify(ctx context.Context, token string) (*Identity, error) {
+func (a *Appwrite) Verify(ctx context.Context, token string, cost *Cost) (*Identity, error) {
 	var c appwriteClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil || c.UserID == "" {
 		// Not an Appwrite JWT: never forward someone else's token to Appwrite.
@@ -107,6 +107,9 @@ func (a *Appwrite) Verify(ctx context.Context, token string) (*Identity, error) 
 	key := sha256.Sum256([]byte(token))
 	if id, ok := a.cached(key, now); ok {
 		return id, nil
+	}
+	if !cost.take() {
+		return nil, errCostRefused
 	}
 	id, err := a.account(ctx, token)
 	if err != nil {

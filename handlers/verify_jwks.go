@@ -150,7 +150,7 @@ func (j *JWKS) Ready(context.Context) error {
 }
 
 // Verify implements Verifier.
-func (j *JWKS) Verify(ctx context.Context, token string) (*Identity, error) {
+func (j *JWKS) Verify(ctx context.Context, token string, cost *Cost) (*Identity, error) {
 	var c Claims
 	if t, _, err := jwt.NewParser().ParseUnverified(token, &c); err == nil && t.Method != nil &&
 		t.Method.Alg() != "RS256" && t.Method.Alg() != "ES256" {
@@ -159,13 +159,13 @@ func (j *JWKS) Verify(ctx context.Context, token string) (*Identity, error) {
 	c = Claims{}
 	var keyErr error // the key lookup's own words, not the parser's wrapping of them
 	keyfunc := func(t *jwt.Token) (any, error) {
-		key, err := j.key(ctx, t)
+		key, err := j.key(ctx, t, cost)
 		keyErr = err
 		return key, err
 	}
 	if _, err := j.parser.ParseWithClaims(token, &c, keyfunc); err != nil {
 		switch {
-		case errors.Is(keyErr, models.ErrUnavailable):
+		case errors.Is(keyErr, models.ErrUnavailable), errors.Is(keyErr, errCostRefused):
 			return nil, keyErr
 		case keyErr != nil:
 			return nil, models.WithDetail(models.ErrUnauthorized, "invalid token: %v", keyErr)
@@ -176,12 +176,15 @@ func (j *JWKS) Verify(ctx context.Context, token string) (*Identity, error) {
 }
 
 // key finds the key for a token whose alg the parser already accepted,
-// fetching the key set when the kid is unknown (see JWKS).
-func (j *JWKS) key(ctx context.Context, t *jwt.Token) (any, error) {
+// fetching the key set when the kid is unknown (see JWKS), which is costly.
+func (j *JWKS) key(ctx context.Context, t *jwt.Token, cost *Cost) (any, error) {
 	alg := t.Method.Alg()
 	kid, _ := t.Header["kid"].(string)
 	if key, err := j.lookup(kid, alg); key != nil || err != nil {
 		return key, err
+	}
+	if !cost.take() {
+		return nil, errCostRefused
 	}
 	fetchErr := j.fetchSince(ctx, time.Now())
 	if key, err := j.lookup(kid, alg); key != nil || err != nil {

@@ -203,7 +203,7 @@ func TestJWKSVerify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			id, err := j.Verify(context.Background(), tc.token)
+			id, err := j.Verify(context.Background(), tc.token, nil)
 			if tc.wantUser == "" {
 				if !errors.Is(err, models.ErrUnauthorized) {
 					t.Fatalf("got identity %+v, err %v; want ErrUnauthorized", id, err)
@@ -236,7 +236,7 @@ func TestJWKSRotation(t *testing.T) {
 	j := startJWKS(t, p, JWKSOptions{Refresh: time.Hour, MinRefresh: 20 * time.Millisecond})
 	waitReady(t, j)
 	oldToken, nextToken := old.sign(t, claims("alice", time.Hour)), next.sign(t, claims("alice", time.Hour))
-	if _, err := j.Verify(context.Background(), oldToken); err != nil {
+	if _, err := j.Verify(context.Background(), oldToken, nil); err != nil {
 		t.Fatalf("old key before rotation: %v", err)
 	}
 
@@ -244,7 +244,7 @@ func TestJWKSRotation(t *testing.T) {
 	// with the new kid fetches the set (once MinRefresh has passed).
 	p.set(http.StatusOK, old, next)
 	eventually(t, "the new kid is accepted", func() bool {
-		_, err := j.Verify(context.Background(), nextToken)
+		_, err := j.Verify(context.Background(), nextToken, nil)
 		return err == nil
 	})
 
@@ -252,10 +252,10 @@ func TestJWKSRotation(t *testing.T) {
 	p.set(http.StatusOK, next)
 	eventually(t, "the removed kid is refused", func() bool {
 		_ = j.refresh(context.Background())
-		_, err := j.Verify(context.Background(), oldToken)
+		_, err := j.Verify(context.Background(), oldToken, nil)
 		return errors.Is(err, models.ErrUnauthorized)
 	})
-	if _, err := j.Verify(context.Background(), nextToken); err != nil {
+	if _, err := j.Verify(context.Background(), nextToken, nil); err != nil {
 		t.Fatalf("new key after rotation: %v", err)
 	}
 }
@@ -273,7 +273,7 @@ func TestJWKSNewKeyAcceptedOnFirstUse(t *testing.T) {
 	waitReady(t, j)
 	p.set(http.StatusOK, old, next)
 	start := time.Now()
-	id, err := j.Verify(context.Background(), next.sign(t, claims("alice", time.Hour)))
+	id, err := j.Verify(context.Background(), next.sign(t, claims("alice", time.Hour)), nil)
 	if err != nil {
 		t.Fatalf("the first token signed with a newly published key: got %v, want it accepted", err)
 	}
@@ -304,7 +304,7 @@ func TestJWKSUnknownKidsPaced(t *testing.T) {
 			for i := 0; time.Since(start) < time.Second; i++ {
 				forged := testKey{kid: fmt.Sprintf("forged-%d-%d", w, i), alg: "ES256", key: k.key}
 				began := time.Now()
-				_, err := j.Verify(context.Background(), forged.sign(t, claims("mallory", time.Hour)))
+				_, err := j.Verify(context.Background(), forged.sign(t, claims("mallory", time.Hour)), nil)
 				if !errors.Is(err, models.ErrUnauthorized) {
 					t.Errorf("unknown kid: got %v, want ErrUnauthorized", err)
 					return
@@ -332,7 +332,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	p.set(http.StatusOK, testKey{kid: "other", alg: "ES256", key: ecKey(t)})
 	token := k.sign(t, claims("alice", time.Hour))
 	eventually(t, "the withdrawn key to be refused without any token asking", func() bool {
-		_, err := j.Verify(context.Background(), token)
+		_, err := j.Verify(context.Background(), token, nil)
 		return errors.Is(err, models.ErrUnauthorized)
 	})
 }
@@ -350,7 +350,7 @@ func TestJWKSUnknownKidFloodIsBounded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			forged := testKey{kid: fmt.Sprintf("forged-%d", i), alg: "ES256", key: k.key}
-			if _, err := j.Verify(context.Background(), forged.sign(t, claims("mallory", time.Hour))); !errors.Is(err, models.ErrUnauthorized) {
+			if _, err := j.Verify(context.Background(), forged.sign(t, claims("mallory", time.Hour)), nil); !errors.Is(err, models.ErrUnauthorized) {
 				t.Errorf("unknown kid: got %v, want ErrUnauthorized", err)
 			}
 		}()
@@ -359,7 +359,7 @@ func TestJWKSUnknownKidFloodIsBounded(t *testing.T) {
 	if got := p.fetches.Load() - before; got > 1 {
 		t.Fatalf("200 unknown kids caused %d fetches, want at most 1", got)
 	}
-	if _, err := j.Verify(context.Background(), k.sign(t, claims("alice", time.Hour))); err != nil {
+	if _, err := j.Verify(context.Background(), k.sign(t, claims("alice", time.Hour)), nil); err != nil {
 		t.Fatalf("the real key after the flood: %v", err)
 	}
 }
@@ -375,22 +375,22 @@ func TestJWKSUnavailableUntilLoaded(t *testing.T) {
 		t.Fatalf("Ready before keys: got %v, want ErrUnavailable", err)
 	}
 	token := k.sign(t, claims("alice", time.Hour))
-	if _, err := j.Verify(context.Background(), token); !errors.Is(err, models.ErrUnavailable) {
+	if _, err := j.Verify(context.Background(), token, nil); !errors.Is(err, models.ErrUnavailable) {
 		t.Fatalf("RS256 token while the provider is down: got %v, want ErrUnavailable", err)
 	}
 	hs, _ := NewHS256([]byte("a-secret-of-at-least-32-characters!")).Sign("alice", "", false, time.Hour)
-	if _, err := j.Verify(context.Background(), hs); !errors.Is(err, models.ErrUnauthorized) {
+	if _, err := j.Verify(context.Background(), hs, nil); !errors.Is(err, models.ErrUnauthorized) {
 		t.Fatalf("HS256 token while the provider is down: got %v, want ErrUnauthorized (not ours)", err)
 	}
 	p.set(http.StatusOK, k)
 	waitReady(t, j)
-	if _, err := j.Verify(context.Background(), token); err != nil {
+	if _, err := j.Verify(context.Background(), token, nil); err != nil {
 		t.Fatalf("after the provider recovers: %v", err)
 	}
 	// A provider that fails later keeps the loaded keys in use.
 	p.set(http.StatusInternalServerError, k)
 	_ = j.refresh(context.Background())
-	if _, err := j.Verify(context.Background(), token); err != nil {
+	if _, err := j.Verify(context.Background(), token, nil); err != nil {
 		t.Fatalf("known key while the provider is down again: %v", err)
 	}
 }

@@ -128,11 +128,13 @@ type appwrite struct {
 	mu    sync.Mutex
 	users map[string]map[string]any
 	mode  string // "", "slow" or "fail"
+	calls atomic.Int64
 }
 
 func newAppwrite(t *testing.T) *appwrite {
 	a := &appwrite{users: map[string]map[string]any{}}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.calls.Add(1)
 		a.mu.Lock()
 		mode, user := a.mode, a.users[r.Header.Get("X-Appwrite-JWT")]
 		a.mu.Unlock()
