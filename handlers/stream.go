@@ -94,7 +94,7 @@ func (h *streamHandlers) ticket(c *gin.Context) {
 // stream godoc
 //
 //	@Summary		Stream the room's events (SSE)
-//	@Description	Participants and admins; `text/event-stream`. Authenticate with `Authorization: Bearer` or `?ticket=` (see stream-ticket). Every room event is `id: <seq>`, `event: <type>`, one `data:` line with the JSON envelope `{type, room_id, seq, timestamp, data}`. Resume with `Last-Event-ID` (browsers send it by themselves) or `?last_event_id=`: every retained event after it, in order, then live ones; `history.reset` first when events after it were deleted by retention. Without a resume point the stream starts with live events. The stream ends after `room.closed`, after the caller's own `participant.left` or `user.banned`, and with `auth.expired` when the credential expires. Other calls accept a token up to 30 s past its `exp` (a leeway for clock skew); a stream does not open with one (401), since it would end at once: refresh the token first. See docs/EVENTS.md for every event.
+//	@Description	Participants and admins; `text/event-stream`. Authenticate with `Authorization: Bearer` or `?ticket=` (see stream-ticket). Every room event is `id: <seq>`, `event: <type>`, one `data:` line with the JSON envelope `{type, room_id, seq, timestamp, data}`. Resume with `Last-Event-ID` (browsers send it by themselves) or `?last_event_id=`: every retained event after it, in order, then live ones; `history.reset` first when events after it were deleted by retention. Without a resume point the stream starts with live events. The stream ends after `room.closed`, after the caller's own `participant.left` or `user.banned` (never an admin's: admins cannot be banned or kicked), and with `auth.expired` when the credential expires. Other calls accept a token up to 30 s past its `exp` (a leeway for clock skew); a stream does not open with one (401), since it would end at once: refresh the token first. See docs/EVENTS.md for every event.
 //	@Tags			stream
 //	@Produce		text/event-stream
 //	@Param			room			path		string	true	"room id"
@@ -144,7 +144,7 @@ func (h *streamHandlers) stream(c *gin.Context) {
 		}
 		return
 	}
-	s := &sse{conn: conn, timeout: h.opts.WriteTimeout, room: room, user: id.Actor.UserID, authHead: authHead, m: h.m,
+	s := &sse{conn: conn, timeout: h.opts.WriteTimeout, room: room, user: id.Actor.UserID, admin: id.Actor.Admin, authHead: authHead, m: h.m,
 		log: logger(c), interval: h.opts.FlushInterval}
 	gone, unwatch := h.hangups.watch(conn)
 	h.m.OpenStreams.Inc()

@@ -69,6 +69,18 @@ type Ban struct {
 	CreatedAt time.Time
 }
 
+// KnownAdmin is a user the server has seen calling, with their own
+// credential, as a platform admin: moderators and owners may not act on them
+// (ban, kick, mute), in any room, joined or not. A call as a plain user that
+// can tell (a join, a room created) forgets them.
+type KnownAdmin struct {
+	UserID string `gorm:"primaryKey"`
+	SeenAt time.Time
+}
+
+// TableName names the known admins table.
+func (KnownAdmin) TableName() string { return "known_admins" }
+
 // SendLimit is a user's flood bucket and last post time in a room. It is kept
 // apart from Participant so that leaving and rejoining does not reset it.
 type SendLimit struct {
