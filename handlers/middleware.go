@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -24,7 +25,8 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // requestLog gives every request an id (the client's X-Request-ID if it is
 // sane), a logger carrying it, and one log line at the end: 5xx as errors,
-// the rest at info. Credentials in the query string are masked.
+// the rest at info, a request whose client went away (status 499) as "client
+// gone". Credentials in the query string are masked.
 func requestLog(base *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-ID")
@@ -39,11 +41,14 @@ func requestLog(base *slog.Logger) gin.HandlerFunc {
 		start := time.Now()
 		c.Next()
 		status := c.Writer.Status()
-		level := slog.LevelInfo
-		if status >= 500 {
+		level, msg := slog.LevelInfo, "request"
+		switch {
+		case status == api.StatusClientClosed:
+			msg = "client gone"
+		case status >= 500:
 			level = slog.LevelError
 		}
-		log.Log(c.Request.Context(), level, "request", "method", c.Request.Method, "url", MaskURL(c.Request.URL),
+		log.Log(c.Request.Context(), level, msg, "method", c.Request.Method, "url", MaskURL(c.Request.URL),
 			"route", c.FullPath(), "status", status, "duration", time.Since(start), "bytes", c.Writer.Size())
 	}
 }

@@ -165,6 +165,8 @@ func (j *JWKS) Verify(ctx context.Context, token string, cost *Cost) (*Identity,
 	}
 	if _, err := j.parser.ParseWithClaims(token, &c, keyfunc); err != nil {
 		switch {
+		case ctx.Err() != nil: // the caller went away while the key set was fetched
+			return nil, ctx.Err()
 		case errors.Is(keyErr, models.ErrUnavailable), errors.Is(keyErr, errCostRefused):
 			return nil, keyErr
 		case keyErr != nil:
