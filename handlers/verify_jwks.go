@@ -245,7 +245,9 @@ func (j *JWKS) refresh(ctx context.Context) error {
 // at or after t (when a token's kid was found missing): it waits for a
 // fetch running now and, unless that one began after t, starts another as
 // soon as MinRefresh has passed since the last began. It gives up with
-// errRefreshLimited rather than wait longer than maxKidWait, and with ctx's
+// errRefreshLimited rather than wait longer than maxKidWait, with the last
+// fetch's error when that one failed (waiting on a provider that is down
+// helps no one), and with ctx's
 // error when the caller goes away; the fetch itself is not cancelled with
 // it, since others may be waiting for it.
 func (j *JWKS) fetchSince(ctx context.Context, t time.Time) error {
@@ -267,6 +269,10 @@ func (j *JWKS) fetchSince(ctx context.Context, t time.Time) error {
 		wait := j.opts.MinRefresh - time.Since(j.lastTry)
 		if wait <= 0 {
 			return j.fetchLocked(context.WithoutCancel(ctx))
+		}
+		if err := j.lastErr; err != nil { // the provider failed just now: say so rather than wait
+			j.mu.Unlock()
+			return err
 		}
 		j.mu.Unlock()
 		if wait > maxKidWait {

@@ -322,6 +322,24 @@ func TestJWKSUnknownKidsPaced(t *testing.T) {
 	}
 }
 
+// TestJWKSDownAnswersAtOnce: while the provider fails, a token with an
+// unknown kid hears 503 at once rather than wait for the next fetch.
+func TestJWKSDownAnswersAtOnce(t *testing.T) {
+	t.Parallel()
+	k := testKey{kid: "k", alg: "ES256", key: ecKey(t)}
+	p := newProvider(t, k)
+	p.set(http.StatusInternalServerError, k)
+	j := startJWKS(t, p, JWKSOptions{Refresh: time.Hour})
+	eventually(t, "a failed fetch", func() bool { return p.fetches.Load() >= 1 })
+	start := time.Now()
+	if _, err := j.Verify(context.Background(), k.sign(t, claims("alice", time.Hour)), nil); !errors.Is(err, models.ErrUnavailable) {
+		t.Fatalf("while the provider is down: got %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the 503 took %s, want it at once", took)
+	}
+}
+
 func TestJWKSBackgroundRefresh(t *testing.T) {
 	t.Parallel()
 	k := testKey{kid: "k", alg: "ES256", key: ecKey(t)}
