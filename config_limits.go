@@ -19,8 +19,9 @@ const (
 	// defaultStreamsTotal: a node holds about this many idle streams in a
 	// few hundred MB; past it, refusing beats slowing every stream down.
 	defaultStreamsTotal = 20000
-	// defaultAuthFailures lets a client with a stale token retry for a while
-	// and makes guessing tokens hopeless.
+	// defaultAuthFailures lets a client with a stale Appwrite JWT retry for a
+	// while, and holds one address flooding forged tokens to a call to the
+	// identity provider a second.
 	defaultAuthFailures = "60/1m"
 )
 
@@ -35,7 +36,7 @@ func (s *limitSettings) register(fs *flag.FlagSet, env func(name, def string) st
 	fs.StringVar(&s.perUser, "max-streams-per-user", env("CHAT_MAX_STREAMS_PER_USER", strconv.Itoa(defaultStreamsPerUser)), "open streams per user; 0 for no limit (CHAT_MAX_STREAMS_PER_USER)")
 	fs.StringVar(&s.perIP, "max-streams-per-ip", env("CHAT_MAX_STREAMS_PER_IP", strconv.Itoa(defaultStreamsPerIP)), "open streams per client address (IPv6: per /64); 0 for no limit (CHAT_MAX_STREAMS_PER_IP)")
 	fs.StringVar(&s.total, "max-streams", env("CHAT_MAX_STREAMS", strconv.Itoa(defaultStreamsTotal)), "open streams on this node; 0 for no limit (CHAT_MAX_STREAMS)")
-	fs.StringVar(&s.authFailures, "auth-failure-rate", env("CHAT_AUTH_FAILURE_RATE", defaultAuthFailures), "requests without valid credentials per client address, N/duration or off (CHAT_AUTH_FAILURE_RATE)")
+	fs.StringVar(&s.authFailures, "auth-failure-rate", env("CHAT_AUTH_FAILURE_RATE", defaultAuthFailures), "refused tokens that cost a call to an identity provider, per client address, N/duration or off (CHAT_AUTH_FAILURE_RATE)")
 	fs.StringVar(&s.proxies, "trusted-proxies", env("CHAT_TRUSTED_PROXIES", ""), "comma-separated IPs or CIDRs of proxies whose X-Forwarded-For names the client; none by default (CHAT_TRUSTED_PROXIES)")
 	fs.StringVar(&c.InternalAddr, "internal-addr", env("CHAT_INTERNAL_ADDR", ""), "listen address for /metrics, /swagger/ and /debug/pprof/, which then leave the public one (CHAT_INTERNAL_ADDR)")
 	fs.StringVar(&s.metrics, "metrics", env("CHAT_METRICS", "on"), "serve /metrics: on or off (CHAT_METRICS)")

@@ -94,7 +94,7 @@ func TestGeneratedSecret(t *testing.T) {
 	if code := run(context.Background(), []string{"token", "--sub", "alice", "--name", "Alice", "--ttl", "1h"}, &tok, &errOut); code != 0 {
 		t.Fatalf("token: exit %d: %s", code, errOut.String())
 	}
-	id, err := handlers.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()))
+	id, err := handlers.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()), nil)
 	if err != nil {
 		t.Fatalf("the printed token does not verify with the kept secret: %v", err)
 	}

@@ -39,6 +39,11 @@ func (p Problem) JSON() []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
+// StatusClientClosed is the status recorded (in the log line and the
+// metrics, never sent) for a request whose client went away first: 499, the
+// convention nginx set.
+const StatusClientClosed = 499
+
 // ProblemContentType is the media type of problem documents.
 const ProblemContentType = "application/problem+json"
 
@@ -52,6 +57,8 @@ var problems = []struct {
 	status int
 	code   string
 }{
+	// First: whatever else went wrong, nobody is there to hear it.
+	{models.ErrClientGone, StatusClientClosed, "client_gone"},
 	{models.ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
 	{models.ErrNotParticipant, http.StatusForbidden, "not_participant"},
 	{models.ErrBanned, http.StatusForbidden, "banned"},
@@ -79,7 +86,7 @@ func ProblemFor(err error) (p Problem, retryAfter int64, known bool) {
 		if !errors.Is(err, e.err) {
 			continue
 		}
-		p = Problem{Type: "about:blank", Title: http.StatusText(e.status), Status: e.status, Code: e.code, Detail: detail(err, e.err)}
+		p = Problem{Type: "about:blank", Title: title(e.status), Status: e.status, Code: e.code, Detail: detail(err, e.err)}
 		var r *models.Restriction
 		if errors.As(err, &r) {
 			p.Until = Time(r.Until)
@@ -93,6 +100,13 @@ func ProblemFor(err error) (p Problem, retryAfter int64, known bool) {
 	}
 	return Problem{Type: "about:blank", Title: http.StatusText(500), Status: 500, Code: "internal",
 		Detail: "an internal error occurred; it has been logged"}, 0, false
+}
+
+func title(status int) string {
+	if status == StatusClientClosed {
+		return "Client Closed Request"
+	}
+	return http.StatusText(status)
 }
 
 // Code returns the contract's error code for err, or nil for nil.

@@ -163,3 +163,19 @@ func TestProblemForUnavailableHidesCause(t *testing.T) {
 		t.Errorf("ProblemFor(%v): got %d, Retry-After %d, detail %q; want 503, 2, no cause", err, p.Status, retry, p.Detail)
 	}
 }
+
+// TestProblemForClientGone: a request whose client went away is a 499,
+// whatever else its error says, and not a failure of the server.
+func TestProblemForClientGone(t *testing.T) {
+	t.Parallel()
+	for _, err := range []error{
+		models.ErrClientGone,
+		fmt.Errorf("%w: %w", models.ErrClientGone, models.ErrUnavailable),
+		fmt.Errorf("%w: %w", models.ErrClientGone, errors.New("context canceled")),
+	} {
+		p, _, known := api.ProblemFor(err)
+		if !known || p.Status != api.StatusClientClosed || p.Code != "client_gone" {
+			t.Errorf("ProblemFor(%v): got %d %q known=%v, want 499 client_gone", err, p.Status, p.Code, known)
+		}
+	}
+}

@@ -88,7 +88,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -170,7 +170,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -244,7 +244,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -326,7 +326,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -439,7 +439,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -520,7 +520,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -626,7 +626,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -659,7 +659,7 @@ const docTemplate = `{
                         "Bearer": []
                     }
                 ],
-                "description": "Participants and admins; ` + "`" + `text/event-stream` + "`" + `. Authenticate with ` + "`" + `Authorization: Bearer` + "`" + ` or ` + "`" + `?ticket=` + "`" + ` (see stream-ticket). Every room event is ` + "`" + `id: \u003cseq\u003e` + "`" + `, ` + "`" + `event: \u003ctype\u003e` + "`" + `, one ` + "`" + `data:` + "`" + ` line with the JSON envelope ` + "`" + `{type, room_id, seq, timestamp, data}` + "`" + `. Resume with ` + "`" + `Last-Event-ID` + "`" + ` (browsers send it by themselves) or ` + "`" + `?last_event_id=` + "`" + `: every retained event after it, in order, then live ones; ` + "`" + `history.reset` + "`" + ` first when events after it were deleted by retention. Without a resume point the stream starts with live events. The stream ends after ` + "`" + `room.closed` + "`" + `, after the caller's own ` + "`" + `participant.left` + "`" + ` or ` + "`" + `user.banned` + "`" + `, and with ` + "`" + `auth.expired` + "`" + ` when the credential expires. See docs/EVENTS.md for every event.",
+                "description": "Participants and admins; ` + "`" + `text/event-stream` + "`" + `. Authenticate with ` + "`" + `Authorization: Bearer` + "`" + ` or ` + "`" + `?ticket=` + "`" + ` (see stream-ticket). Every room event is ` + "`" + `id: \u003cseq\u003e` + "`" + `, ` + "`" + `event: \u003ctype\u003e` + "`" + `, one ` + "`" + `data:` + "`" + ` line with the JSON envelope ` + "`" + `{type, room_id, seq, timestamp, data}` + "`" + `. Resume with ` + "`" + `Last-Event-ID` + "`" + ` (browsers send it by themselves) or ` + "`" + `?last_event_id=` + "`" + `: every retained event after it, in order, then live ones; ` + "`" + `history.reset` + "`" + ` first when events after it were deleted by retention. Without a resume point the stream starts with live events. The stream ends after ` + "`" + `room.closed` + "`" + `, after the caller's own ` + "`" + `participant.left` + "`" + ` or ` + "`" + `user.banned` + "`" + ` (never an admin's: admins cannot be banned or kicked), and with ` + "`" + `auth.expired` + "`" + ` when the credential expires. Other calls accept a token up to 30 s past its ` + "`" + `exp` + "`" + ` (a leeway for clock skew); a stream does not open with one (401), since it would end at once: refresh the token first. See docs/EVENTS.md for every event.",
                 "produces": [
                     "text/event-stream"
                 ],
@@ -708,7 +708,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "unauthorized",
+                        "description": "unauthorized: missing or bad credentials, or a token past its exp (no leeway here)",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -726,7 +726,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many open streams for this user, from this address, or on this server; or too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many open streams for this user, from this address, or on this server; or too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -802,7 +802,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -907,7 +907,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1023,7 +1023,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address",
+                        "description": "rate_limited: the flood limit or slow mode, or too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1112,7 +1112,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1193,7 +1193,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1304,7 +1304,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address",
+                        "description": "rate_limited: the flood limit or slow mode, or too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1402,7 +1402,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1515,7 +1515,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1596,7 +1596,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1678,7 +1678,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1764,7 +1764,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1847,7 +1847,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1960,7 +1960,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },
@@ -1993,7 +1993,7 @@ const docTemplate = `{
                         "Bearer": []
                     }
                 ],
-                "description": "Participants and admins. A browser ` + "`" + `EventSource` + "`" + ` cannot send headers, and long-lived tokens must not travel in URLs: open the stream with ` + "`" + `?ticket=` + "`" + ` instead. The ticket is bound to the caller and this room and opens streams (and EventSource's automatic reconnects) for 60 s; the stream itself lives until the token that got the ticket expires.",
+                "description": "Participants and admins. A browser ` + "`" + `EventSource` + "`" + ` cannot send headers, and long-lived tokens must not travel in URLs: open the stream with ` + "`" + `?ticket=` + "`" + ` instead. The ticket is bound to the caller and this room and opens streams (and EventSource's automatic reconnects) for 60 s; the stream itself lives until the token that got the ticket expires. Other calls accept a token up to 30 s past its ` + "`" + `exp` + "`" + ` (a leeway for clock skew); this one does not, as a ticket from an expired token could open no stream: refresh the token first.",
                 "produces": [
                     "application/json"
                 ],
@@ -2024,7 +2024,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "unauthorized",
+                        "description": "unauthorized: missing or bad credentials, or a token past its exp (no leeway here)",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -2042,7 +2042,7 @@ const docTemplate = `{
                         }
                     },
                     "429": {
-                        "description": "rate_limited: too many requests with bad credentials from this address",
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         },

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -19,10 +20,39 @@ type Identity struct {
 
 // Verifier checks a bearer token. It returns an error wrapping
 // models.ErrUnauthorized for a bad token and models.ErrUnavailable when the
-// identity provider cannot be asked.
+// identity provider cannot be asked. cost says whether it may do costly work
+// for this token (see Cost); nil allows it.
 type Verifier interface {
-	Verify(ctx context.Context, token string) (*Identity, error)
+	Verify(ctx context.Context, token string, cost *Cost) (*Identity, error)
 }
+
+// Cost is what checking one request's token may cost the server, and what it
+// did. Costly work is asking an identity provider: an Appwrite call, a JWKS
+// fetch for an unknown kid. Everything else (parsing, a signature with a
+// known key, a cached answer) is cheap and always runs, so a valid token
+// that needs no call is never refused; an address that keeps sending tokens
+// that needed a call and failed is allowed no more calls for a while (see
+// authGuard). A nil *Cost allows every call.
+type Cost struct {
+	// Allowed says whether the verifier may call out for this token.
+	Allowed bool
+	// Spent is set by a verifier that needed to call out.
+	Spent bool
+}
+
+// take records that the token needs a call out, and reports whether it may
+// be made.
+func (c *Cost) take() bool {
+	if c == nil {
+		return true
+	}
+	c.Spent = true
+	return c.Allowed
+}
+
+// errCostRefused is a token that needs a call to an identity provider from an
+// address that may make no more for now.
+var errCostRefused = errors.New("too many tokens from this address needed the identity provider and failed")
 
 // leeway tolerates small clock differences between issuer and server.
 const leeway = 30 * time.Second
@@ -61,14 +91,38 @@ type HS256 struct {
 func NewHS256(secret []byte) *HS256 { return &HS256{key: secret} }
 
 // Verify implements Verifier: HS256 only, exp required, small leeway.
-func (v *HS256) Verify(_ context.Context, token string) (*Identity, error) {
+func (v *HS256) Verify(_ context.Context, token string, _ *Cost) (*Identity, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithLeeway(leeway))
 	if err != nil {
-		return nil, models.WithDetail(models.ErrUnauthorized, "invalid token: %v", err)
+		return nil, tokenErr(err)
 	}
 	return c.Identity()
+}
+
+// tokenErr says in a client's words why the JWT parser refused a token,
+// without the library's own ("token is unverifiable: error while executing
+// keyfunc: …").
+func tokenErr(err error) error {
+	why := "the token is not valid"
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		why = "the token is not a well-formed JWT"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		why = "the token has no exp"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		why = "the token has expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		why = "the token is not valid yet"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		why = "the token's issuer (iss) is not the one configured"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		why = "the token's audience (aud) is not this server"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		why = "the token's signature or signing method is not valid"
+	}
+	return models.WithDetail(models.ErrUnauthorized, "%s", why)
 }
 
 // Sign issues an HS256 token: what `resonate-chat token` prints.

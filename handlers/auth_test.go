@@ -110,7 +110,7 @@ func TestHS256Verify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			id, err := v.Verify(context.Background(), tt.token)
+			id, err := v.Verify(context.Background(), tt.token, nil)
 			if tt.user == "" {
 				if id != nil || !errors.Is(err, models.ErrUnauthorized) {
 					t.Errorf("Verify: got %+v, %v; want %v", id, err, models.ErrUnauthorized)
@@ -138,7 +138,7 @@ func TestHS256SignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}
-	id, err := v.Verify(context.Background(), tok)
+	id, err := v.Verify(context.Background(), tok, nil)
 	if err != nil {
 		t.Fatalf("Verify: got %v, want nil", err)
 	}
@@ -206,7 +206,7 @@ func TestTickets(t *testing.T) {
 	}
 	t.Run("a ticket as a bearer token", func(t *testing.T) {
 		t.Parallel()
-		if id, err := bearer.Verify(context.Background(), ticket); id != nil || !errors.Is(err, models.ErrUnauthorized) {
+		if id, err := bearer.Verify(context.Background(), ticket, nil); id != nil || !errors.Is(err, models.ErrUnauthorized) {
 			t.Errorf("Verify(ticket): got %+v, %v; want %v", id, err, models.ErrUnauthorized)
 		}
 	})

@@ -126,7 +126,7 @@ func BenchmarkVerifyHS256(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.Verify(context.Background(), tok); err != nil {
+		if _, err := v.Verify(context.Background(), tok, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -24,11 +24,14 @@ type Limits struct {
 	// goroutines and a queue, and past some number the node had better refuse
 	// than slow everyone down.
 	StreamsTotal int
-	// AuthFailures is how many requests without valid credentials one client
-	// address may make per period. Past it, every request from that address
-	// under /api/v1 is refused before any verifier runs, so guessing tokens is
-	// slow and a flood of forged tokens cannot make the Appwrite verifier call
-	// out once per token.
+	// AuthFailures is how many refused tokens that cost a call to an identity
+	// provider (an Appwrite call, a JWKS fetch for an unknown kid) one client
+	// address may send per period. Past it, tokens from that address that
+	// would need such a call are refused (429) without one, so a flood of
+	// forged tokens cannot make the server call out once per token; tokens
+	// checked without a call (the server's own, a known OIDC key, an Appwrite
+	// answer in the cache) are checked as ever, so one broken client behind a
+	// NAT locks out nobody else.
 	AuthFailures models.Rate
 	// TrustedProxies are the addresses or CIDRs whose X-Forwarded-For and
 	// X-Real-IP headers name the client. None by default: the client is the
@@ -108,9 +111,9 @@ func (g *streamGate) leave(user, ip string) {
 	}
 }
 
-// authGuard is a token bucket per client address for requests that fail
-// authentication: rate.Count of them at once, refilled at rate.Count per
-// rate.Per.
+// authGuard is a token bucket per client address for refused tokens that
+// cost a call to an identity provider: rate.Count of them at once, refilled
+// at rate.Count per rate.Per.
 type authGuard struct {
 	rate      models.Rate
 	now       func() time.Time
@@ -140,8 +143,8 @@ func (g *authGuard) refill(b *bucket, now time.Time) {
 	b.at = now
 }
 
-// wait is how long ip must wait before its next request without valid
-// credentials would be heard; zero when it may go on.
+// wait is how long ip must wait before a token of its may cost a call to an
+// identity provider again; zero when it may now.
 func (g *authGuard) wait(ip string) time.Duration {
 	if g.off() {
 		return 0
@@ -161,7 +164,7 @@ func (g *authGuard) wait(ip string) time.Duration {
 	return time.Duration((1 - b.tokens) * float64(perToken))
 }
 
-// spend records one request from ip that failed authentication.
+// spend records one token from ip that cost a call and was refused.
 func (g *authGuard) spend(ip string) {
 	if g.off() {
 		return
@@ -192,17 +195,6 @@ func (g *authGuard) sweep(now time.Time) {
 			delete(g.buckets, ip)
 		}
 	}
-}
-
-// limited answers 429 when the caller's address has used up its failures.
-func (g *authGuard) limited(c *gin.Context) bool {
-	wait := g.wait(clientKey(c))
-	if wait <= 0 {
-		return false
-	}
-	fail(c, &models.Restriction{RetryAfter: wait,
-		Err: models.WithDetail(models.ErrRateLimited, "too many requests without valid credentials from your address")})
-	return true
 }
 
 // trustProxies sets who may name the client address: nobody unless

@@ -42,7 +42,7 @@ type messageHandlers struct {
 //	@Failure		409		{object}	api.Problem		"conflict: client_id used for other content"
 //	@Failure		413		{object}	api.Problem		"too_large"
 //	@Failure		415		{object}	api.Problem		"unsupported_media_type"
-//	@Failure		429		{object}	api.Problem		"rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem		"rate_limited: the flood limit or slow mode, or too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem		"unavailable"
 //	@Header			429,503	{integer}	Retry-After		"seconds to wait before trying again"
 //	@Security		Bearer
@@ -77,7 +77,7 @@ func (h messageHandlers) send(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -125,7 +125,7 @@ func historyQuery(c *gin.Context) (models.HistoryQuery, error) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -156,7 +156,7 @@ func (h messageHandlers) getMessage(c *gin.Context) {
 //	@Failure		404		{object}	api.Problem	"not_found"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
-//	@Failure		429		{object}	api.Problem	"rate_limited: the flood limit or slow mode, or too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: the flood limit or slow mode, or too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -187,7 +187,7 @@ func (h messageHandlers) edit(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found"
-//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503	{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer

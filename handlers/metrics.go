@@ -42,7 +42,7 @@ func NewMetrics() *Metrics {
 		Delivered:     prometheus.NewCounter(prometheus.CounterOpts{Name: "chat_events_delivered_total", Help: "Room events written to streams, replays included."}),
 		SlowDrops:     prometheus.NewCounter(prometheus.CounterOpts{Name: "chat_slow_subscriber_disconnects_total", Help: "Streams ended because they fell behind."}),
 		PublishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "chat_publish_errors_total", Help: "Events the broadcaster refused; clients recover them by Last-Event-ID."}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chat_http_requests_total", Help: "HTTP requests by route template and status."},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chat_http_requests_total", Help: "HTTP requests by route template and status; 499 is a request whose client went away first, to which nothing was written."},
 			[]string{"method", "route", "status"}),
 		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chat_http_request_duration_seconds",
 			Help: "HTTP request latency by route template; the stream route is left out.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -24,7 +25,8 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // requestLog gives every request an id (the client's X-Request-ID if it is
 // sane), a logger carrying it, and one log line at the end: 5xx as errors,
-// the rest at info. Credentials in the query string are masked.
+// the rest at info, a request whose client went away (status 499) as "client
+// gone". Credentials in the query string are masked.
 func requestLog(base *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-ID")
@@ -39,40 +41,69 @@ func requestLog(base *slog.Logger) gin.HandlerFunc {
 		start := time.Now()
 		c.Next()
 		status := c.Writer.Status()
-		level := slog.LevelInfo
-		if status >= 500 {
+		level, msg := slog.LevelInfo, "request"
+		switch {
+		case status == api.StatusClientClosed:
+			msg = "client gone"
+		case status >= 500:
 			level = slog.LevelError
 		}
-		log.Log(c.Request.Context(), level, "request", "method", c.Request.Method, "url", MaskURL(c.Request.URL),
+		log.Log(c.Request.Context(), level, msg, "method", c.Request.Method, "url", MaskURL(c.Request.URL),
 			"route", c.FullPath(), "status", status, "duration", time.Since(start), "bytes", c.Writer.Size())
 	}
 }
 
-// secretParams are query parameters that carry credentials.
-var secretParams = []string{"ticket", "token", "access_token"}
+// plainParams are the query parameters whose values may be logged: resume
+// points and page bounds, which are numbers and identify nothing. Every other
+// value is masked whatever its name or the case of its name, so that no
+// spelling of a credential (Ticket=, Token=, jwt=, a name nobody foresaw)
+// reaches a log: an allowlist, because a denylist is only as good as the
+// spellings it thought of.
+var plainParams = map[string]bool{"last_event_id": true, "limit": true, "before": true, "after": true}
 
-// MaskURL renders u for a log line with every credential replaced by "***".
+var (
+	// plainValue is what a plain parameter's value looks like; anything else
+	// there is masked too, in case a client put a credential in the wrong
+	// place.
+	plainValue = regexp.MustCompile(`^-?[0-9]{1,20}$`)
+	// plainName is a parameter name short and plain enough to be a name: a
+	// longer one (a token sent as "?eyJ…" with no "=") is masked as well.
+	plainName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+)
+
+// MaskURL renders u for a log line: the path, and the query with every value
+// but those of plainParams replaced by "***".
 func MaskURL(u *url.URL) string {
+	if u.RawQuery == "" {
+		return u.Path
+	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		// A pair that does not parse (a bad escape, a ';') is left out of q
 		// and could hold a credential: log none of the query.
 		return u.Path + "?***"
 	}
-	masked := false
-	for _, p := range secretParams {
-		if _, ok := q[p]; ok {
-			q[p] = []string{"***"}
-			masked = true
+	out := url.Values{}
+	for k, vs := range q {
+		switch {
+		case !plainName.MatchString(k):
+			out["***"] = []string{"***"}
+		case plainParams[k] && allPlain(vs):
+			out[k] = vs
+		default:
+			out[k] = []string{"***"}
 		}
 	}
-	if !masked {
-		if u.RawQuery == "" {
-			return u.Path
+	return u.Path + "?" + strings.ReplaceAll(out.Encode(), "%2A%2A%2A", "***")
+}
+
+func allPlain(vs []string) bool {
+	for _, v := range vs {
+		if !plainValue.MatchString(v) {
+			return false
 		}
-		return u.Path + "?" + u.RawQuery
 	}
-	return u.Path + "?" + strings.ReplaceAll(q.Encode(), "%2A%2A%2A", "***")
+	return true
 }
 
 func logger(c *gin.Context) *slog.Logger {
@@ -107,27 +138,35 @@ func securityHeaders(c *gin.Context) {
 }
 
 // authenticate establishes the caller from the Authorization header, or on the
-// stream route from a ticket. A token in the query string is refused. An
-// address that has sent too many requests without valid credentials is
-// refused (429) before any verifier runs.
+// stream route from a ticket. A token in the query string is refused. Every
+// credential is checked, whatever its address has sent before, so a valid one
+// is never refused; an address whose tokens keep needing an identity provider
+// and failing may make it no more calls for a while (429; see Cost).
 func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if guard.limited(c) {
-			return
-		}
 		token, ticket, err := credentials(c.GetHeader("Authorization"), c.Request.URL.Query(), c.FullPath() == streamRoute)
 		var id *Identity
+		ip := clientKey(c)
 		switch {
 		case err != nil:
 		case token != "":
-			id, err = v.Verify(c.Request.Context(), token)
+			cost := &Cost{Allowed: guard.wait(ip) <= 0}
+			id, err = v.Verify(c.Request.Context(), token, cost)
+			if cost.Spent && errors.Is(err, models.ErrUnauthorized) {
+				guard.spend(ip)
+			}
 		default:
 			id, err = t.Check(ticket, c.Param("room"))
 		}
+		if err == nil && opensStream(c.FullPath()) && !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
+			err = errExpiredForStream
+		}
+		if errors.Is(err, errCostRefused) {
+			fail(c, &models.Restriction{RetryAfter: max(guard.wait(ip), time.Second),
+				Err: models.WithDetail(models.ErrRateLimited, "too many tokens from your address needed checking with the identity provider and were refused; a token that needs no such check still works")})
+			return
+		}
 		if err != nil {
-			if errors.Is(err, models.ErrUnauthorized) {
-				guard.spend(clientKey(c))
-			}
 			c.Header("WWW-Authenticate", `Bearer realm="resonate-chat"`)
 			fail(c, err)
 			return
@@ -136,6 +175,16 @@ func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
 		c.Next()
 	}
 }
+
+// opensStream reports whether route opens a stream or gets a ticket for one.
+// The clock leeway that lets a single call through just after its token's
+// exp does not apply there: a stream opened so would only say auth.expired
+// and end, and the client would reconnect with the same token until the
+// leeway ran out, when it should have refreshed its token first.
+func opensStream(route string) bool { return route == streamRoute || route == ticketRoute }
+
+var errExpiredForStream = models.WithDetail(models.ErrUnauthorized,
+	"the token has expired: refresh it before opening a stream (the %s leeway for clock skew applies to single calls only)", leeway)
 
 // credentials picks the credential a request carries: a bearer token from
 // the Authorization header or, on the stream route, a ticket from the query

@@ -15,16 +15,23 @@ func TestMaskURL(t *testing.T) {
 		secrets []string
 	}{
 		{"no query", "/api/v1/rooms/r/events", "", "/api/v1/rooms/r/events", nil},
-		{"no credential, kept as sent", "/api/v1/rooms/r/messages", "limit=5&before=10", "/api/v1/rooms/r/messages?limit=5&before=10", nil},
+		{"plain parameters are kept", "/api/v1/rooms/r/messages", "limit=5&before=10", "/api/v1/rooms/r/messages?before=10&limit=5", nil},
+		{"after and last_event_id are kept", "/x", "after=7&last_event_id=12", "/x?after=7&last_event_id=12", nil},
 		{"ticket", "/api/v1/rooms/r/events", "ticket=eyJ.tkt.sig&last_event_id=5", "/api/v1/rooms/r/events?last_event_id=5&ticket=***", []string{"eyJ.tkt.sig"}},
 		{"token", "/x", "token=eyJ.tok.sig", "/x?token=***", []string{"eyJ.tok.sig"}},
-		{"access_token", "/x", "access_token=eyJ.acc.sig&a=1", "/x?a=1&access_token=***", []string{"eyJ.acc.sig"}},
+		{"access_token", "/x", "access_token=eyJ.acc.sig&a=1", "/x?a=***&access_token=***", []string{"eyJ.acc.sig"}},
 		{"all three", "/x", "ticket=t1secret&token=t2secret&access_token=t3secret", "/x?access_token=***&ticket=***&token=***", []string{"t1secret", "t2secret", "t3secret"}},
 		{"twice", "/x", "ticket=first_secret&ticket=second_secret", "/x?ticket=***", []string{"first_secret", "second_secret"}},
 		{"no value", "/x", "ticket", "/x?ticket=***", nil},
 		{"escaped key", "/x", "tick%65t=keysecret", "/x?ticket=***", []string{"keysecret"}},
 		{"escaped value", "/x", "ticket=a%2Fsecret%3D", "/x?ticket=***", []string{"secret"}},
-		{"other case is not a credential", "/x", "Ticket=abc", "/x?Ticket=abc", nil},
+		{"Ticket in another case", "/x", "Ticket=eyJcasesecret", "/x?Ticket=***", []string{"eyJcasesecret"}},
+		{"TOKEN in capitals", "/x", "TOKEN=eyJcapsecret", "/x?TOKEN=***", []string{"eyJcapsecret"}},
+		{"jwt", "/x", "jwt=eyJjwtsecret&limit=3", "/x?jwt=***&limit=3", []string{"eyJjwtsecret"}},
+		{"any other name", "/x", "auth=opaque-secret&x=1", "/x?auth=***&x=***", []string{"opaque-secret"}},
+		{"a plain name in another case is not plain", "/x", "Limit=eyJlimitsecret", "/x?Limit=***", []string{"eyJlimitsecret"}},
+		{"a plain name with a value that is not a number", "/x", "limit=eyJwrongplace&before=2", "/x?before=2&limit=***", []string{"eyJwrongplace"}},
+		{"a token as a bare name", "/x", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.bare_secret", "/x?***=***", []string{"bare_secret"}},
 		{"semicolon after the ticket", "/x", "ticket=semisecret;x=1", "/x?***", []string{"semisecret"}},
 		{"semicolon before the ticket", "/x", "a=1;ticket=semisecret", "/x?***", []string{"semisecret"}},
 		{"bad escape in the ticket", "/x", "ticket=bad%zzsecret", "/x?***", []string{"bad", "zzsecret"}},
@@ -65,7 +72,7 @@ func ticketAlphabet(s string) string {
 // log line does not depend on it: swapping the credential for another one
 // never changes what MaskURL returns.
 func FuzzMaskURL(f *testing.F) {
-	keys := []string{"ticket", "token", "access_token", "tick%65t", "%74oken", "access%5Ftoken"}
+	keys := []string{"ticket", "token", "access_token", "tick%65t", "%74oken", "access%5Ftoken", "Ticket", "TOKEN", "jwt", "limit", "x"}
 	f.Fuzz(func(t *testing.T, before, after string, which uint8, v1, v2 string) {
 		key := keys[int(which)%len(keys)]
 		v1, v2 = "eyJ"+ticketAlphabet(v1), "eyJ"+ticketAlphabet(v2)+"x"

@@ -53,7 +53,7 @@ func seconds(n int64) time.Duration {
 //	@Failure		404		{object}	api.Problem	"not_found: no such room, or the user is not in it"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -84,7 +84,7 @@ func (h moderationHandlers) mute(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found"
-//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503	{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -110,7 +110,7 @@ func (h moderationHandlers) unmute(c *gin.Context) {
 //	@Failure		404		{object}	api.Problem	"not_found"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -146,7 +146,7 @@ func (h moderationHandlers) ban(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found"
-//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503	{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -167,7 +167,7 @@ func (h moderationHandlers) unban(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -201,7 +201,7 @@ func (h moderationHandlers) bans(c *gin.Context) {
 //	@Failure		404		{object}	api.Problem	"not_found"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -235,7 +235,7 @@ func (h moderationHandlers) updateChat(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -19,10 +21,19 @@ import (
 )
 
 // fail writes err as a problem document. Errors outside the contract's table
-// are logged with the request id and answered with a generic 500.
+// are logged with the request id and answered with a generic 500. A request
+// whose client went away (its context is done: net/http saw the connection
+// close, or half-close, under it) gets no answer at all (see clientGone),
+// whatever went wrong: most likely its going away did.
 func fail(c *gin.Context, err error) {
+	if c.Request.Context().Err() != nil {
+		err = fmt.Errorf("%w: %w", models.ErrClientGone, err)
+	}
 	p, retry, known := api.ProblemFor(err)
 	switch {
+	case p.Status == api.StatusClientClosed:
+		clientGone(c, err)
+		return
 	case !known:
 		logger(c).Error("request failed", "err", err)
 	case p.Status >= 500:
@@ -33,6 +44,21 @@ func fail(c *gin.Context, err error) {
 	}
 	c.Header("Content-Type", api.ProblemContentType)
 	c.Data(p.Status, api.ProblemContentType, p.JSON())
+	c.Abort()
+}
+
+// clientGone ends a request whose client went away: it records the status
+// 499 for the log line and the metrics, logs the cause at debug, and closes
+// the connection without writing to it. gin only writes the status it holds
+// when the handler returns, and a hijacked connection is written to no more.
+// Where the connection cannot be taken (HTTP/2), net/http writes the bare
+// status to a stream nobody reads.
+func clientGone(c *gin.Context, err error) {
+	logger(c).Debug("client gone", "err", err)
+	c.Writer.WriteHeader(api.StatusClientClosed)
+	if conn, _, herr := http.NewResponseController(c.Writer).Hijack(); herr == nil {
+		_ = conn.Close()
+	}
 	c.Abort()
 }
 
@@ -50,8 +76,13 @@ func bind(c *gin.Context, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		var netErr *net.OpError
+		switch {
+		case errors.As(err, &tooLarge):
 			return models.WithDetail(models.ErrTooLarge, "request body is over %d bytes", maxBody)
+		case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &netErr), c.Request.Context().Err() != nil:
+			// The connection ended (or was reset) before the body did.
+			return fmt.Errorf("%w: reading the body: %w", models.ErrClientGone, err)
 		}
 		return models.Invalidf("could not read the request body")
 	}

@@ -49,7 +49,7 @@ func created(isNew bool) int {
 //	@Failure		409		{object}	api.Problem	"conflict: the id belongs to another owner"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -80,7 +80,7 @@ func (h roomHandlers) createRoom(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -105,7 +105,7 @@ func (h roomHandlers) getRoom(c *gin.Context) {
 //	@Failure		400		{object}	api.Problem	"invalid"
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -130,7 +130,7 @@ func (h roomHandlers) me(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found"
-//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503	{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -152,7 +152,7 @@ func (h roomHandlers) closeRoom(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -178,7 +178,7 @@ func (h roomHandlers) join(c *gin.Context) {
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -208,7 +208,7 @@ func (h roomHandlers) participants(c *gin.Context) {
 //	@Failure		401	{object}	api.Problem	"unauthorized"
 //	@Failure		403	{object}	api.Problem	"forbidden, not_participant, banned"
 //	@Failure		404	{object}	api.Problem	"not_found: no such room, or the user is not in it"
-//	@Failure		429	{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429	{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503	{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -234,7 +234,7 @@ func (h roomHandlers) removeParticipant(c *gin.Context) {
 //	@Failure		404		{object}	api.Problem	"not_found"
 //	@Failure		413		{object}	api.Problem	"too_large"
 //	@Failure		415		{object}	api.Problem	"unsupported_media_type"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer

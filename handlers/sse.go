@@ -23,6 +23,7 @@ type sse struct {
 	timeout time.Duration
 	room    string
 	user    string
+	admin   bool // a platform admin's stream, which only the room closing ends
 	// authHead is the room's head when the stream was authorised: a later
 	// event that removes the user ends the stream.
 	authHead int64
@@ -103,7 +104,7 @@ func (s *sse) send(seq int64, typ, target string, frame []byte) (ended bool, err
 		}
 	}
 	s.last = seq
-	return seq > s.authHead && models.EndsStream(typ, target, s.user), nil
+	return seq > s.authHead && models.EndsStream(typ, target, s.user, s.admin), nil
 }
 
 // replay writes the logged events after the resume point (after the head the

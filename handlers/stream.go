@@ -17,7 +17,10 @@ import (
 	"github.com/resonate/resonate-chat/models"
 )
 
-const streamRoute = "/api/v1/rooms/:room/events"
+const (
+	streamRoute = "/api/v1/rooms/:room/events"
+	ticketRoute = "/api/v1/rooms/:room/stream-ticket"
+)
 
 // replayBatch is how many logged events one read of a replay takes: a whole
 // room's retained history in a few reads, without holding a big slice.
@@ -60,16 +63,16 @@ type streamHandlers struct {
 // streamTicket godoc
 //
 //	@Summary		Get a stream ticket
-//	@Description	Participants and admins. A browser `EventSource` cannot send headers, and long-lived tokens must not travel in URLs: open the stream with `?ticket=` instead. The ticket is bound to the caller and this room and opens streams (and EventSource's automatic reconnects) for 60 s; the stream itself lives until the token that got the ticket expires.
+//	@Description	Participants and admins. A browser `EventSource` cannot send headers, and long-lived tokens must not travel in URLs: open the stream with `?ticket=` instead. The ticket is bound to the caller and this room and opens streams (and EventSource's automatic reconnects) for 60 s; the stream itself lives until the token that got the ticket expires. Other calls accept a token up to 30 s past its `exp` (a leeway for clock skew); this one does not, as a ticket from an expired token could open no stream: refresh the token first.
 //	@Tags			stream
 //	@Produce		json
 //	@Param			room	path		string	true	"room id"
 //	@Success		201		{object}	api.StreamTicket
 //	@Failure		400		{object}	api.Problem	"invalid"
-//	@Failure		401		{object}	api.Problem	"unauthorized"
+//	@Failure		401		{object}	api.Problem	"unauthorized: missing or bad credentials, or a token past its exp (no leeway here)"
 //	@Failure		403		{object}	api.Problem	"not_participant, banned"
 //	@Failure		404		{object}	api.Problem	"not_found"
-//	@Failure		429		{object}	api.Problem	"rate_limited: too many requests with bad credentials from this address"
+//	@Failure		429		{object}	api.Problem	"rate_limited: too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503		{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -91,7 +94,7 @@ func (h *streamHandlers) ticket(c *gin.Context) {
 // stream godoc
 //
 //	@Summary		Stream the room's events (SSE)
-//	@Description	Participants and admins; `text/event-stream`. Authenticate with `Authorization: Bearer` or `?ticket=` (see stream-ticket). Every room event is `id: <seq>`, `event: <type>`, one `data:` line with the JSON envelope `{type, room_id, seq, timestamp, data}`. Resume with `Last-Event-ID` (browsers send it by themselves) or `?last_event_id=`: every retained event after it, in order, then live ones; `history.reset` first when events after it were deleted by retention. Without a resume point the stream starts with live events. The stream ends after `room.closed`, after the caller's own `participant.left` or `user.banned`, and with `auth.expired` when the credential expires. See docs/EVENTS.md for every event.
+//	@Description	Participants and admins; `text/event-stream`. Authenticate with `Authorization: Bearer` or `?ticket=` (see stream-ticket). Every room event is `id: <seq>`, `event: <type>`, one `data:` line with the JSON envelope `{type, room_id, seq, timestamp, data}`. Resume with `Last-Event-ID` (browsers send it by themselves) or `?last_event_id=`: every retained event after it, in order, then live ones; `history.reset` first when events after it were deleted by retention. Without a resume point the stream starts with live events. The stream ends after `room.closed`, after the caller's own `participant.left` or `user.banned` (never an admin's: admins cannot be banned or kicked), and with `auth.expired` when the credential expires. Other calls accept a token up to 30 s past its `exp` (a leeway for clock skew); a stream does not open with one (401), since it would end at once: refresh the token first. See docs/EVENTS.md for every event.
 //	@Tags			stream
 //	@Produce		text/event-stream
 //	@Param			room			path		string	true	"room id"
@@ -100,10 +103,10 @@ func (h *streamHandlers) ticket(c *gin.Context) {
 //	@Param			ticket			query		string	false	"a stream ticket, instead of the Authorization header"
 //	@Success		200				{string}	string	"the event stream"
 //	@Failure		400				{object}	api.Problem	"invalid"
-//	@Failure		401				{object}	api.Problem	"unauthorized"
+//	@Failure		401				{object}	api.Problem	"unauthorized: missing or bad credentials, or a token past its exp (no leeway here)"
 //	@Failure		403				{object}	api.Problem	"not_participant, banned"
 //	@Failure		404				{object}	api.Problem	"not_found"
-//	@Failure		429				{object}	api.Problem	"rate_limited: too many open streams for this user, from this address, or on this server; or too many requests with bad credentials from this address"
+//	@Failure		429				{object}	api.Problem	"rate_limited: too many open streams for this user, from this address, or on this server; or too many tokens from this address needed the identity provider and were refused"
 //	@Failure		503				{object}	api.Problem	"unavailable"
 //	@Header			429,503	{integer}	Retry-After	"seconds to wait before trying again"
 //	@Security		Bearer
@@ -141,7 +144,7 @@ func (h *streamHandlers) stream(c *gin.Context) {
 		}
 		return
 	}
-	s := &sse{conn: conn, timeout: h.opts.WriteTimeout, room: room, user: id.Actor.UserID, authHead: authHead, m: h.m,
+	s := &sse{conn: conn, timeout: h.opts.WriteTimeout, room: room, user: id.Actor.UserID, admin: id.Actor.Admin, authHead: authHead, m: h.m,
 		log: logger(c), interval: h.opts.FlushInterval}
 	gone, unwatch := h.hangups.watch(conn)
 	h.m.OpenStreams.Inc()

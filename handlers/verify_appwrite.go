@@ -90,7 +90,7 @@ type appwriteClaims struct {
 }
 
 // Verify implements Verifier.
-func (a *Appwrite) Verify(ctx context.Context, token string) (*Identity, error) {
+func (a *Appwrite) Verify(ctx context.Context, token string, cost *Cost) (*Identity, error) {
 	var c appwriteClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil || c.UserID == "" {
 		// Not an Appwrite JWT: never forward someone else's token to Appwrite.
@@ -107,6 +107,9 @@ func (a *Appwrite) Verify(ctx context.Context, token string) (*Identity, error) 
 	key := sha256.Sum256([]byte(token))
 	if id, ok := a.cached(key, now); ok {
 		return id, nil
+	}
+	if !cost.take() {
+		return nil, errCostRefused
 	}
 	id, err := a.account(ctx, token)
 	if err != nil {
@@ -164,8 +167,8 @@ type appwriteAccount struct {
 // account asks Appwrite whose token this is. A 401 means the token is not
 // good (user_jwt_invalid, user_blocked…); anything else that is not a 200
 // means Appwrite cannot answer, or is misconfigured: a 503, never a pass.
-func (a *Appwrite) account(ctx context.Context, token string) (*Identity, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
+func (a *Appwrite) account(caller context.Context, token string) (*Identity, error) {
+	ctx, cancel := context.WithTimeout(caller, a.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url, nil)
 	if err != nil {
@@ -175,6 +178,9 @@ func (a *Appwrite) account(ctx context.Context, token string) (*Identity, error)
 	req.Header.Set("X-Appwrite-Project", a.opts.Project)
 	req.Header.Set("X-Appwrite-JWT", token)
 	resp, err := a.opts.Client.Do(req)
+	if err != nil && caller.Err() != nil {
+		return nil, caller.Err() // the caller went away: Appwrite is not to blame
+	}
 	if err != nil {
 		return nil, a.unavailable(err)
 	}

@@ -113,27 +113,27 @@ func TestAppwriteVerify(t *testing.T) {
 	chatToken, _ := NewHS256([]byte("a-secret-of-at-least-32-characters!")).Sign("alice", "Alice", false, time.Hour)
 	expired := a.issue(t, "65f1old", "Old", -time.Hour)
 
-	id, err := v.Verify(ctx, tok)
+	id, err := v.Verify(ctx, tok, nil)
 	if err != nil {
 		t.Fatalf("good JWT: %v", err)
 	}
 	if id.Actor != (models.Actor{UserID: "65f1c0ffee", Name: "Alice"}) || time.Until(id.Expires) < 14*time.Minute {
 		t.Fatalf("got %+v, want $id, name and the JWT's expiry", id)
 	}
-	if _, err := v.Verify(ctx, tok); err != nil || a.calls.Load() != 1 {
+	if _, err := v.Verify(ctx, tok, nil); err != nil || a.calls.Load() != 1 {
 		t.Fatalf("second use: err %v, %d calls to Appwrite; want a cache hit", err, a.calls.Load())
 	}
-	if id, err := v.Verify(ctx, admin); err != nil || !id.Actor.Admin {
+	if id, err := v.Verify(ctx, admin, nil); err != nil || !id.Actor.Admin {
 		t.Fatalf("admin label: got %+v, %v; want an admin", id, err)
 	}
 	for name, token := range map[string]string{"unknown to Appwrite": unknown, "blocked account": blocked} {
-		if _, err := v.Verify(ctx, token); !errors.Is(err, models.ErrUnauthorized) {
+		if _, err := v.Verify(ctx, token, nil); !errors.Is(err, models.ErrUnauthorized) {
 			t.Errorf("%s: got %v, want ErrUnauthorized", name, err)
 		}
 	}
 	calls := a.calls.Load()
 	for name, token := range map[string]string{"chat HS256 token": chatToken, "expired": expired, "garbage": "abc"} {
-		if _, err := v.Verify(ctx, token); !errors.Is(err, models.ErrUnauthorized) {
+		if _, err := v.Verify(ctx, token, nil); !errors.Is(err, models.ErrUnauthorized) {
 			t.Errorf("%s: got %v, want ErrUnauthorized", name, err)
 		}
 	}
@@ -152,14 +152,14 @@ func TestAppwriteUnavailable(t *testing.T) {
 			tok := a.issue(t, "65f1c0ffee", "Alice", 15*time.Minute)
 			a.setMode(mode)
 			start := time.Now()
-			if _, err := v.Verify(context.Background(), tok); !errors.Is(err, models.ErrUnavailable) {
+			if _, err := v.Verify(context.Background(), tok, nil); !errors.Is(err, models.ErrUnavailable) {
 				t.Fatalf("got %v, want ErrUnavailable", err)
 			}
 			if d := time.Since(start); d > 2*time.Second {
 				t.Fatalf("took %s; the timeout is 200ms", d)
 			}
 			a.setMode("")
-			if _, err := v.Verify(context.Background(), tok); err != nil {
+			if _, err := v.Verify(context.Background(), tok, nil); err != nil {
 				t.Fatalf("after recovery: %v (a failure must not be cached)", err)
 			}
 		})
@@ -168,7 +168,7 @@ func TestAppwriteUnavailable(t *testing.T) {
 		t.Parallel()
 		a := newAppwriteStandIn(t)
 		v := NewAppwrite(AppwriteOptions{Endpoint: a.URL + "/v1", Project: "typo"})
-		if _, err := v.Verify(context.Background(), a.issue(t, "u1", "U", time.Minute)); !errors.Is(err, models.ErrUnavailable) {
+		if _, err := v.Verify(context.Background(), a.issue(t, "u1", "U", time.Minute), nil); !errors.Is(err, models.ErrUnavailable) {
 			t.Fatalf("misconfigured project: got %v, want ErrUnavailable, never a pass or a 401", err)
 		}
 	})
@@ -184,24 +184,24 @@ func TestAppwriteCacheLifetime(t *testing.T) {
 	short := a.issue(t, "u-short", "S", 10*time.Minute)
 	long := a.issue(t, "u-long", "L", 2*time.Hour) // longer than Appwrite issues; the cache caps it
 	for _, tok := range []string{short, long} {
-		if _, err := v.Verify(context.Background(), tok); err != nil {
+		if _, err := v.Verify(context.Background(), tok, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	now = t0.Add(9 * time.Minute)
 	for _, tok := range []string{short, long} {
-		_, _ = v.Verify(context.Background(), tok)
+		_, _ = v.Verify(context.Background(), tok, nil)
 	}
 	if got := a.calls.Load(); got != 2 {
 		t.Fatalf("within both lifetimes: %d calls, want 2", got)
 	}
 	now = t0.Add(10*time.Minute + 10*time.Second) // past short's exp, within the leeway
-	_, _ = v.Verify(context.Background(), short)
+	_, _ = v.Verify(context.Background(), short, nil)
 	if got := a.calls.Load(); got != 3 {
 		t.Fatalf("after exp: %d calls, want 3 (asked again)", got)
 	}
 	now = t0.Add(16 * time.Minute) // past the 15-minute cap
-	if _, err := v.Verify(context.Background(), long); err != nil {
+	if _, err := v.Verify(context.Background(), long, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := a.calls.Load(); got != 4 {

@@ -39,10 +39,10 @@ var (
 // Verify implements Verifier. A 401's detail comes from the last verifier
 // that recognised the token as its kind, so an expired OIDC token says
 // "expired", not "signing method RS256 is invalid".
-func (c Chain) Verify(ctx context.Context, token string) (*Identity, error) {
+func (c Chain) Verify(ctx context.Context, token string, cost *Cost) (*Identity, error) {
 	var refusal, unavailable error
 	for _, v := range c {
-		id, err := v.Verify(ctx, token)
+		id, err := v.Verify(ctx, token, cost)
 		var f foreign
 		switch {
 		case err == nil:

@@ -28,8 +28,14 @@ const (
 	// and an unknown kid triggers an early fetch anyway.
 	DefaultJWKSRefresh = 15 * time.Minute
 	// DefaultJWKSMinRefresh bounds fetches triggered by unknown kids: at most
-	// one a minute per node, however many forged kids arrive.
-	DefaultJWKSMinRefresh = time.Minute
+	// one every 5 s per node, however many forged kids arrive, and a token
+	// signed with a key the provider has just published waits no longer than
+	// that for the fetch that finds it.
+	DefaultJWKSMinRefresh = 5 * time.Second
+	// maxKidWait is the longest a token with an unknown kid waits for the
+	// next fetch it may trigger; a longer wait (a MinRefresh above it) is
+	// not made, and the token is refused at once.
+	maxKidWait = 5 * time.Second
 	// DefaultJWKSTimeout bounds one fetch of the key set.
 	DefaultJWKSTimeout = 10 * time.Second
 	// maxJWKSBody bounds the key set document: real ones are a few KiB.
@@ -52,17 +58,19 @@ type JWKSOptions struct {
 	Client *http.Client
 	// Refresh is the background refresh interval (DefaultJWKSRefresh).
 	Refresh time.Duration
-	// MinRefresh is the least time between two fetches that unknown kids
-	// trigger, and the longest wait between retries while fetches fail
-	// (DefaultJWKSMinRefresh).
+	// MinRefresh is the least time between the start of a fetch and that of
+	// one an unknown kid triggers, and the longest wait between retries while
+	// fetches fail (DefaultJWKSMinRefresh).
 	MinRefresh time.Duration
 	Log        *slog.Logger
 }
 
 // JWKS verifies RS256 and ES256 tokens against an OpenID Connect provider's
 // key set, picked by kid. The set is fetched by Run in the background and on
-// demand when a token names an unknown kid, at most once per MinRefresh;
-// concurrent demands share one fetch. A failed fetch keeps the last good set.
+// demand when a token names an unknown kid: then the token waits for a fetch
+// that begins after it was seen, started at once if the last one began
+// MinRefresh ago, else when it did (if that is within maxKidWait). Every
+// token waiting shares that one fetch. A failed fetch keeps the last good set.
 type JWKS struct {
 	opts   JWKSOptions
 	parser *jwt.Parser
@@ -81,7 +89,7 @@ type jwkKey struct {
 	key any
 }
 
-var errRefreshLimited = errors.New("key set was fetched too recently")
+var errRefreshLimited = errors.New("the key set was fetched moments ago")
 
 // NewJWKS returns a verifier for opts; call Run to load and refresh its keys.
 func NewJWKS(opts JWKSOptions) *JWKS {
@@ -115,7 +123,7 @@ func (j *JWKS) Run(ctx context.Context) {
 	backoff := first
 	for {
 		wait := j.opts.Refresh
-		if err := j.refresh(ctx, false); err != nil {
+		if err := j.refresh(ctx); err != nil {
 			j.opts.Log.Warn("could not fetch the JWK Set", "url", j.opts.URL, "err", err, "retry_in", backoff)
 			wait, backoff = backoff, min(backoff*2, j.opts.MinRefresh)
 		} else {
@@ -142,42 +150,58 @@ func (j *JWKS) Ready(context.Context) error {
 }
 
 // Verify implements Verifier.
-func (j *JWKS) Verify(ctx context.Context, token string) (*Identity, error) {
+func (j *JWKS) Verify(ctx context.Context, token string, cost *Cost) (*Identity, error) {
 	var c Claims
 	if t, _, err := jwt.NewParser().ParseUnverified(token, &c); err == nil && t.Method != nil &&
 		t.Method.Alg() != "RS256" && t.Method.Alg() != "ES256" {
 		return nil, notMine("signing method %s is not RS256 or ES256", t.Method.Alg())
 	}
 	c = Claims{}
-	if _, err := j.parser.ParseWithClaims(token, &c, j.keyfunc(ctx)); err != nil {
-		if errors.Is(err, models.ErrUnavailable) {
-			return nil, err
+	var keyErr error // the key lookup's own words, not the parser's wrapping of them
+	keyfunc := func(t *jwt.Token) (any, error) {
+		key, err := j.key(ctx, t, cost)
+		keyErr = err
+		return key, err
+	}
+	if _, err := j.parser.ParseWithClaims(token, &c, keyfunc); err != nil {
+		switch {
+		case ctx.Err() != nil: // the caller went away while the key set was fetched
+			return nil, ctx.Err()
+		case errors.Is(keyErr, models.ErrUnavailable), errors.Is(keyErr, errCostRefused):
+			return nil, keyErr
+		case keyErr != nil:
+			return nil, models.WithDetail(models.ErrUnauthorized, "invalid token: %v", keyErr)
 		}
-		return nil, models.WithDetail(models.ErrUnauthorized, "invalid token: %v", err)
+		return nil, tokenErr(err)
 	}
 	return c.Identity()
 }
 
-// keyfunc finds the key for a token whose alg the parser already accepted.
-func (j *JWKS) keyfunc(ctx context.Context) jwt.Keyfunc {
-	return func(t *jwt.Token) (any, error) {
-		alg := t.Method.Alg()
-		kid, _ := t.Header["kid"].(string)
-		if key, err := j.lookup(kid, alg); key != nil || err != nil {
-			return key, err
-		}
-		refreshErr := j.refresh(context.WithoutCancel(ctx), true)
-		if key, err := j.lookup(kid, alg); key != nil || err != nil {
-			return key, err
-		}
-		j.mu.Lock()
-		down := !j.loaded || j.lastErr != nil
-		j.mu.Unlock()
-		if down {
-			return nil, fmt.Errorf("%w: %v", models.ErrUnavailable, refreshErr)
-		}
-		return nil, fmt.Errorf("no key with kid %q", kid)
+// key finds the key for a token whose alg the parser already accepted,
+// fetching the key set when the kid is unknown (see JWKS), which is costly.
+func (j *JWKS) key(ctx context.Context, t *jwt.Token, cost *Cost) (any, error) {
+	alg := t.Method.Alg()
+	kid, _ := t.Header["kid"].(string)
+	if key, err := j.lookup(kid, alg); key != nil || err != nil {
+		return key, err
 	}
+	if !cost.take() {
+		return nil, errCostRefused
+	}
+	fetchErr := j.fetchSince(ctx, time.Now())
+	if key, err := j.lookup(kid, alg); key != nil || err != nil {
+		return key, err
+	}
+	j.mu.Lock()
+	down := !j.loaded || j.lastErr != nil
+	j.mu.Unlock()
+	if down {
+		return nil, fmt.Errorf("%w: %v", models.ErrUnavailable, fetchErr)
+	}
+	if kid == "" {
+		return nil, fmt.Errorf("no %s key verifies it", alg)
+	}
+	return nil, fmt.Errorf("the identity provider publishes no key with kid %q", kid)
 }
 
 // lookup returns the key for kid and alg, or with no kid every key for alg;
@@ -207,25 +231,78 @@ func (j *JWKS) lookup(kid, alg string) (any, error) {
 	return k.key, nil
 }
 
-// refresh fetches the key set. A caller that finds a fetch running waits for
-// it; an on-demand fetch is refused within MinRefresh of the last try.
-func (j *JWKS) refresh(ctx context.Context, onDemand bool) error {
+// refresh fetches the key set, or waits for the fetch already running.
+func (j *JWKS) refresh(ctx context.Context) error {
 	j.mu.Lock()
 	if ch := j.inflight; ch != nil {
 		j.mu.Unlock()
+		return j.await(ctx, ch)
+	}
+	return j.fetchLocked(ctx)
+}
+
+// fetchSince makes sure the key set has been fetched by a fetch that began
+// at or after t (when a token's kid was found missing): it waits for a
+// fetch running now and, unless that one began after t, starts another as
+// soon as MinRefresh has passed since the last began. It gives up with
+// errRefreshLimited rather than wait longer than maxKidWait, with the last
+// fetch's error when that one failed (waiting on a provider that is down
+// helps no one), and with ctx's
+// error when the caller goes away; the fetch itself is not cancelled with
+// it, since others may be waiting for it.
+func (j *JWKS) fetchSince(ctx context.Context, t time.Time) error {
+	for {
+		j.mu.Lock()
+		if ch := j.inflight; ch != nil {
+			began := j.lastTry
+			j.mu.Unlock()
+			if err := j.await(ctx, ch); !began.Before(t) || ctx.Err() != nil {
+				return err
+			}
+			continue
+		}
+		if !j.lastTry.Before(t) { // one began after t, and has ended
+			err := j.lastErr
+			j.mu.Unlock()
+			return err
+		}
+		wait := j.opts.MinRefresh - time.Since(j.lastTry)
+		if wait <= 0 {
+			return j.fetchLocked(context.WithoutCancel(ctx))
+		}
+		if err := j.lastErr; err != nil { // the provider failed just now: say so rather than wait
+			j.mu.Unlock()
+			return err
+		}
+		j.mu.Unlock()
+		if wait > maxKidWait {
+			return errRefreshLimited
+		}
+		timer := time.NewTimer(wait)
 		select {
-		case <-ch:
+		case <-timer.C:
 		case <-ctx.Done():
+			timer.Stop()
 			return ctx.Err()
 		}
-		j.mu.Lock()
-		defer j.mu.Unlock()
-		return j.lastErr
 	}
-	if onDemand && time.Since(j.lastTry) < j.opts.MinRefresh {
-		j.mu.Unlock()
-		return errRefreshLimited
+}
+
+// await waits for the fetch that closes ch and returns its error.
+func (j *JWKS) await(ctx context.Context, ch chan struct{}) error {
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lastErr
+}
+
+// fetchLocked fetches the key set as the one fetch running; the caller holds
+// mu, which it releases.
+func (j *JWKS) fetchLocked(ctx context.Context) error {
 	ch := make(chan struct{})
 	j.inflight, j.lastTry = ch, time.Now()
 	j.mu.Unlock()

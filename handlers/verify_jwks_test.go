@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,13 +199,19 @@ func TestJWKSVerify(t *testing.T) {
 		{"kid of an ES256 key on an RS256 token", wrongAlg.sign(t, claims("alice", time.Hour)), "", false},
 		{"known kid, another key", forged.sign(t, claims("alice", time.Hour)), "", false},
 		{"garbage", "not.a.jwt", "", false},
+		{"unknown kid", testKey{kid: "nobody", alg: "ES256", key: ecKey(t)}.sign(t, claims("alice", time.Hour)), "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			id, err := j.Verify(context.Background(), tc.token)
+			id, err := j.Verify(context.Background(), tc.token, nil)
 			if tc.wantUser == "" {
 				if !errors.Is(err, models.ErrUnauthorized) {
 					t.Fatalf("got identity %+v, err %v; want ErrUnauthorized", id, err)
+				}
+				for _, internal := range []string{"keyfunc", "unverifiable", "token is invalid:", "crypto/"} {
+					if strings.Contains(err.Error(), internal) {
+						t.Fatalf("the refusal says %q: want it in a client's words, without the library's %q", err, internal)
+					}
 				}
 				return
 			}
@@ -229,7 +236,7 @@ func TestJWKSRotation(t *testing.T) {
 	j := startJWKS(t, p, JWKSOptions{Refresh: time.Hour, MinRefresh: 20 * time.Millisecond})
 	waitReady(t, j)
 	oldToken, nextToken := old.sign(t, claims("alice", time.Hour)), next.sign(t, claims("alice", time.Hour))
-	if _, err := j.Verify(context.Background(), oldToken); err != nil {
+	if _, err := j.Verify(context.Background(), oldToken, nil); err != nil {
 		t.Fatalf("old key before rotation: %v", err)
 	}
 
@@ -237,19 +244,99 @@ func TestJWKSRotation(t *testing.T) {
 	// with the new kid fetches the set (once MinRefresh has passed).
 	p.set(http.StatusOK, old, next)
 	eventually(t, "the new kid is accepted", func() bool {
-		_, err := j.Verify(context.Background(), nextToken)
+		_, err := j.Verify(context.Background(), nextToken, nil)
 		return err == nil
 	})
 
 	// The old key is withdrawn: after the next fetch its tokens are refused.
 	p.set(http.StatusOK, next)
 	eventually(t, "the removed kid is refused", func() bool {
-		_ = j.refresh(context.Background(), true)
-		_, err := j.Verify(context.Background(), oldToken)
+		_ = j.refresh(context.Background())
+		_, err := j.Verify(context.Background(), oldToken, nil)
 		return errors.Is(err, models.ErrUnauthorized)
 	})
-	if _, err := j.Verify(context.Background(), nextToken); err != nil {
+	if _, err := j.Verify(context.Background(), nextToken, nil); err != nil {
 		t.Fatalf("new key after rotation: %v", err)
+	}
+}
+
+// TestJWKSNewKeyAcceptedOnFirstUse: providers publish a new key and sign
+// with it soon after. With the default options, the first token signed with
+// it is accepted (after at most one paced fetch), although the set was
+// fetched a moment before.
+func TestJWKSNewKeyAcceptedOnFirstUse(t *testing.T) {
+	t.Parallel()
+	old := testKey{kid: "2026-01", alg: "ES256", key: ecKey(t)}
+	next := testKey{kid: "2026-02", alg: "ES256", key: ecKey(t)}
+	p := newProvider(t, old)
+	j := startJWKS(t, p, JWKSOptions{})
+	waitReady(t, j)
+	p.set(http.StatusOK, old, next)
+	start := time.Now()
+	id, err := j.Verify(context.Background(), next.sign(t, claims("alice", time.Hour)), nil)
+	if err != nil {
+		t.Fatalf("the first token signed with a newly published key: got %v, want it accepted", err)
+	}
+	if took := time.Since(start); id.Actor.UserID != "alice" || took > maxKidWait+time.Second {
+		t.Fatalf("got %q after %s, want alice within %s", id.Actor.UserID, took, maxKidWait+time.Second)
+	}
+	if DefaultJWKSMinRefresh < 2*time.Second || DefaultJWKSMinRefresh > maxKidWait || maxKidWait > 10*time.Second {
+		t.Fatalf("DefaultJWKSMinRefresh %s, maxKidWait %s: want a fetch every few seconds at most, and a new key within 10 s",
+			DefaultJWKSMinRefresh, maxKidWait)
+	}
+}
+
+// TestJWKSUnknownKidsPaced: unknown kids arriving all the time cost one fetch
+// per MinRefresh, not one each, and each waits no longer than it.
+func TestJWKSUnknownKidsPaced(t *testing.T) {
+	t.Parallel()
+	k := testKey{kid: "real", alg: "ES256", key: ecKey(t)}
+	p := newProvider(t, k)
+	const every = 100 * time.Millisecond
+	j := startJWKS(t, p, JWKSOptions{Refresh: time.Hour, MinRefresh: every})
+	waitReady(t, j)
+	before, start := p.fetches.Load(), time.Now()
+	var wg sync.WaitGroup
+	for w := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Since(start) < time.Second; i++ {
+				forged := testKey{kid: fmt.Sprintf("forged-%d-%d", w, i), alg: "ES256", key: k.key}
+				began := time.Now()
+				_, err := j.Verify(context.Background(), forged.sign(t, claims("mallory", time.Hour)), nil)
+				if !errors.Is(err, models.ErrUnauthorized) {
+					t.Errorf("unknown kid: got %v, want ErrUnauthorized", err)
+					return
+				}
+				if waited := time.Since(began); waited > every+time.Second {
+					t.Errorf("an unknown kid waited %s, want at most about %s", waited, every)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if got, most := p.fetches.Load()-before, int64(elapsed/every)+2; got > most {
+		t.Fatalf("unknown kids for %s caused %d fetches, want at most %d (one per %s)", elapsed, got, most, every)
+	}
+}
+
+// TestJWKSDownAnswersAtOnce: while the provider fails, a token with an
+// unknown kid hears 503 at once rather than wait for the next fetch.
+func TestJWKSDownAnswersAtOnce(t *testing.T) {
+	t.Parallel()
+	k := testKey{kid: "k", alg: "ES256", key: ecKey(t)}
+	p := newProvider(t, k)
+	p.set(http.StatusInternalServerError, k)
+	j := startJWKS(t, p, JWKSOptions{Refresh: time.Hour})
+	eventually(t, "a failed fetch", func() bool { return p.fetches.Load() >= 1 })
+	start := time.Now()
+	if _, err := j.Verify(context.Background(), k.sign(t, claims("alice", time.Hour)), nil); !errors.Is(err, models.ErrUnavailable) {
+		t.Fatalf("while the provider is down: got %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the 503 took %s, want it at once", took)
 	}
 }
 
@@ -263,7 +350,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	p.set(http.StatusOK, testKey{kid: "other", alg: "ES256", key: ecKey(t)})
 	token := k.sign(t, claims("alice", time.Hour))
 	eventually(t, "the withdrawn key to be refused without any token asking", func() bool {
-		_, err := j.Verify(context.Background(), token)
+		_, err := j.Verify(context.Background(), token, nil)
 		return errors.Is(err, models.ErrUnauthorized)
 	})
 }
@@ -281,7 +368,7 @@ func TestJWKSUnknownKidFloodIsBounded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			forged := testKey{kid: fmt.Sprintf("forged-%d", i), alg: "ES256", key: k.key}
-			if _, err := j.Verify(context.Background(), forged.sign(t, claims("mallory", time.Hour))); !errors.Is(err, models.ErrUnauthorized) {
+			if _, err := j.Verify(context.Background(), forged.sign(t, claims("mallory", time.Hour)), nil); !errors.Is(err, models.ErrUnauthorized) {
 				t.Errorf("unknown kid: got %v, want ErrUnauthorized", err)
 			}
 		}()
@@ -290,7 +377,7 @@ func TestJWKSUnknownKidFloodIsBounded(t *testing.T) {
 	if got := p.fetches.Load() - before; got > 1 {
 		t.Fatalf("200 unknown kids caused %d fetches, want at most 1", got)
 	}
-	if _, err := j.Verify(context.Background(), k.sign(t, claims("alice", time.Hour))); err != nil {
+	if _, err := j.Verify(context.Background(), k.sign(t, claims("alice", time.Hour)), nil); err != nil {
 		t.Fatalf("the real key after the flood: %v", err)
 	}
 }
@@ -306,22 +393,22 @@ func TestJWKSUnavailableUntilLoaded(t *testing.T) {
 		t.Fatalf("Ready before keys: got %v, want ErrUnavailable", err)
 	}
 	token := k.sign(t, claims("alice", time.Hour))
-	if _, err := j.Verify(context.Background(), token); !errors.Is(err, models.ErrUnavailable) {
+	if _, err := j.Verify(context.Background(), token, nil); !errors.Is(err, models.ErrUnavailable) {
 		t.Fatalf("RS256 token while the provider is down: got %v, want ErrUnavailable", err)
 	}
 	hs, _ := NewHS256([]byte("a-secret-of-at-least-32-characters!")).Sign("alice", "", false, time.Hour)
-	if _, err := j.Verify(context.Background(), hs); !errors.Is(err, models.ErrUnauthorized) {
+	if _, err := j.Verify(context.Background(), hs, nil); !errors.Is(err, models.ErrUnauthorized) {
 		t.Fatalf("HS256 token while the provider is down: got %v, want ErrUnauthorized (not ours)", err)
 	}
 	p.set(http.StatusOK, k)
 	waitReady(t, j)
-	if _, err := j.Verify(context.Background(), token); err != nil {
+	if _, err := j.Verify(context.Background(), token, nil); err != nil {
 		t.Fatalf("after the provider recovers: %v", err)
 	}
 	// A provider that fails later keeps the loaded keys in use.
 	p.set(http.StatusInternalServerError, k)
-	_ = j.refresh(context.Background(), false)
-	if _, err := j.Verify(context.Background(), token); err != nil {
+	_ = j.refresh(context.Background())
+	if _, err := j.Verify(context.Background(), token, nil); err != nil {
 		t.Fatalf("known key while the provider is down again: %v", err)
 	}
 }
@@ -341,7 +428,7 @@ func TestJWKSSkipsUnusableKeys(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _ = json.NewEncoder(w).Encode(doc) }))
 	defer srv.Close()
 	j := NewJWKS(JWKSOptions{URL: srv.URL})
-	if err := j.refresh(context.Background(), false); err == nil {
+	if err := j.refresh(context.Background()); err == nil {
 		t.Fatal("a set without a usable key loaded; want an error")
 	}
 	if j.Ready(context.Background()) == nil {

@@ -254,20 +254,40 @@ func untilDelay(t *time.Time, at time.Time) time.Duration {
 	return max(t.Sub(at), time.Second)
 }
 
-// targetRank is the rank of a user acted upon: their role if they are in the
-// room (admin if their token said so when they joined), owner if they own it.
+// targetRank is the rank of a user acted upon: admin if the server knows them
+// as one (see KnownAdmin) or their token said so when they joined, else their
+// role if they are in the room, owner if they own it.
 func targetRank(tx *gorm.DB, room *Room, userID string) (rank, *Participant, error) {
 	var p Participant
 	err := tx.Where("room_id = ? AND user_id = ?", room.ID, userID).Take(&p).Error
-	switch {
-	case err == nil && p.IsAdmin:
-		return rankAdmin, &p, nil
-	case err == nil:
-		return roleRank(p.Role), &p, nil
-	case !errors.Is(err, gorm.ErrRecordNotFound):
+	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 		return rankNone, nil, err
+	}
+	joined := err == nil
+	var admins int64
+	if err := tx.Model(&KnownAdmin{}).Where("user_id = ?", userID).Count(&admins).Error; err != nil {
+		return rankNone, nil, err
+	}
+	switch {
+	case joined && (p.IsAdmin || admins > 0):
+		return rankAdmin, &p, nil
+	case admins > 0:
+		return rankAdmin, nil, nil
+	case joined:
+		return roleRank(p.Role), &p, nil
 	case room.OwnerID == userID:
 		return rankOwner, nil, nil
 	}
 	return rankParticipant, nil, nil
+}
+
+// noteAdmin records what actor's own credential says of them: a platform
+// admin is remembered as a KnownAdmin, a plain user forgotten as one (an
+// admin demoted). Call it only in calls made with the user's own credential,
+// never on their behalf (JoinAs).
+func noteAdmin(tx *gorm.DB, actor Actor) error {
+	if actor.Admin {
+		return upsert(tx, &KnownAdmin{UserID: actor.UserID, SeenAt: now()})
+	}
+	return tx.Where("user_id = ?", actor.UserID).Delete(&KnownAdmin{}).Error
 }

@@ -26,6 +26,9 @@ var (
 	ErrUnsupportedMedia = errors.New("request body must be application/json")
 	ErrMethodNotAllowed = errors.New("method not allowed")
 	ErrUnavailable      = errors.New("a backing service is unavailable; try again shortly")
+	// ErrClientGone is a request whose client went away before its answer:
+	// nobody reads what would be written, and it is nobody's failure.
+	ErrClientGone = errors.New("client gone")
 )
 
 // Restriction is a refusal that ends at a known time: a mute, a temporary ban, a

@@ -97,13 +97,16 @@ type HistoryReset struct {
 }
 
 // EndsStream reports whether ev ends the stream of user: the room closing, or
-// the user being removed from it.
-func EndsStream(evType, targetID, userID string) bool {
+// the user being removed from it. A platform admin (admin) may stream any room
+// without joining it and is never refused, so only the room closing ends an
+// admin's stream: not a leave, nor a kick or ban that reached them before the
+// server knew them as an admin.
+func EndsStream(evType, targetID, userID string, admin bool) bool {
 	switch evType {
 	case EventRoomClosed:
 		return true
 	case EventParticipantLeft, EventUserBanned:
-		return targetID == userID
+		return targetID == userID && !admin
 	}
 	return false
 }

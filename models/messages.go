@@ -62,7 +62,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		switch {
 		case err != nil:
 			return err
-		case prev != nil && (prev.Content == content || prev.IsDeleted):
+		case prev != nil && (prev.SentAs(content) || prev.IsDeleted):
 			msg = prev
 			return nil
 		case prev != nil:
@@ -269,8 +269,13 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 		if err := s.postCheck(c.opts.SendRate, false); err != nil {
 			return err
 		}
+		changes := map[string]any{"content": content, "edited_at": &s.at}
+		if m.ClientID != nil && m.SentSHA256 == nil { // the first edit: keep what a retried send is compared with
+			sent := contentSHA256(m.Content)
+			m.SentSHA256, changes["sent_sha256"] = &sent, sent
+		}
 		m.Content, m.EditedAt = content, &s.at
-		if err := t.tx.Model(&m).Updates(map[string]any{"content": m.Content, "edited_at": m.EditedAt}).Error; err != nil {
+		if err := t.tx.Model(&m).Updates(changes).Error; err != nil {
 			return err
 		}
 		if err := s.recordPost(t.tx, c.opts.SendRate, false); err != nil {
@@ -306,8 +311,8 @@ func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string
 		if m.IsDeleted {
 			return nil
 		}
-		m.Content, m.IsDeleted = "", true
-		if err := t.tx.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true}).Error; err != nil {
+		m.Content, m.IsDeleted, m.SentSHA256 = "", true, nil
+		if err := t.tx.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true, "sent_sha256": nil}).Error; err != nil {
 			return err
 		}
 		if err := c.eraseFromLog(t.tx, &m); err != nil {

@@ -4,7 +4,11 @@
 // moderation rule is checked inside the transaction that writes.
 package models
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
 
 // Roles a participant can hold in a room.
 const (
@@ -65,6 +69,18 @@ type Ban struct {
 	CreatedAt time.Time
 }
 
+// KnownAdmin is a user the server has seen calling, with their own
+// credential, as a platform admin: moderators and owners may not act on them
+// (ban, kick, mute), in any room, joined or not. A call as a plain user that
+// can tell (a join, a room created) forgets them.
+type KnownAdmin struct {
+	UserID string `gorm:"primaryKey"`
+	SeenAt time.Time
+}
+
+// TableName names the known admins table.
+func (KnownAdmin) TableName() string { return "known_admins" }
+
 // SendLimit is a user's flood bucket and last post time in a room. It is kept
 // apart from Participant so that leaving and rejoining does not reset it.
 type SendLimit struct {
@@ -89,6 +105,24 @@ type Message struct {
 	ReplyTo    *string
 	IsDeleted  bool
 	ClientID   *string
+	// SentSHA256 is the SHA-256 of the content as first sent, kept from the
+	// first edit of a message sent with a client id (see SentAs).
+	SentSHA256 *string `gorm:"column:sent_sha256"`
+}
+
+// SentAs reports whether content (normalised) is what m was first sent with,
+// as a retry of its send must be: its content, or once it has been edited,
+// the digest kept of the original.
+func (m *Message) SentAs(content string) bool {
+	if m.SentSHA256 != nil {
+		return *m.SentSHA256 == contentSHA256(content)
+	}
+	return m.Content == content
+}
+
+func contentSHA256(content string) string {
+	sum := sha256.Sum256([]byte(content))
+	return hex.EncodeToString(sum[:])
 }
 
 // EventRow is one entry of a room's event log: the encoded envelope of an event

@@ -23,6 +23,9 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 	}
 	var evs []*Event
 	err = c.store.write(ctx, func(tx *gorm.DB) error {
+		if err := lockRoomID(tx, c.store.pg, id); err != nil {
+			return err
+		}
 		var old Room
 		q := tx.Where("id = ?", id)
 		if c.store.pg {
@@ -47,6 +50,9 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 			return err
 		}
 		created = true
+		if err := noteAdmin(tx, actor); err != nil {
+			return err
+		}
 		p := &Participant{RoomID: id, UserID: actor.UserID, Name: displayName(actor), Role: RoleOwner, JoinedAt: now(), IsAdmin: actor.Admin}
 		if err := tx.Create(p).Error; err != nil {
 			return err
@@ -63,6 +69,21 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 		c.notify.Notify(context.WithoutCancel(ctx), evs)
 	}
 	return room, created, err
+}
+
+// lockRoomID serialises the transactions that create a room id. On
+// PostgreSQL a row lock cannot do it: SELECT … FOR UPDATE on a row that does
+// not exist yet locks nothing, so two creates would both insert and the loser
+// would hear "duplicate key". A transaction-scoped advisory lock on the id's
+// hash is held until commit, after which the next creator reads the committed
+// row (each statement reads afresh at READ COMMITTED) and gets its 200 or 409.
+// Two ids sharing a hash only queue behind each other. On SQLite the IMMEDIATE
+// transaction already holds the database's write lock.
+func lockRoomID(tx *gorm.DB, pg bool, id string) error {
+	if !pg {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "resonate-chat room "+id).Error
 }
 
 func countParticipants(tx *gorm.DB, room *Room) error {
@@ -135,9 +156,20 @@ func (c *Chat) Me(ctx context.Context, actor Actor, roomID string) (*Standing, e
 }
 
 // Join makes actor a participant. It reports created=false when they already
-// were one. A banned user is refused.
+// were one. A banned user is refused, unless an admin.
 func (c *Chat) Join(ctx context.Context, actor Actor, roomID string) (p *Participant, created bool, err error) {
+	return c.join(ctx, actor, roomID, true)
+}
+
+// join is Join; own says the call is made with the user's own credential,
+// which then tells whether they are an admin (see noteAdmin).
+func (c *Chat) join(ctx context.Context, actor Actor, roomID string, own bool) (p *Participant, created bool, err error) {
 	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
+		if own {
+			if err := noteAdmin(t.tx, actor); err != nil {
+				return err
+			}
+		}
 		s, err := loadStanding(t.tx, room, actor)
 		if err != nil {
 			return err
@@ -318,8 +350,15 @@ func CeilSeconds(d time.Duration) int64 {
 
 // OpenStream checks that actor may stream the room (a participant or admin,
 // not banned) and returns the room's head seq from the same snapshot: events
-// after it that remove the actor end the stream.
+// after it that remove the actor end the stream. An admin is first recorded
+// as a KnownAdmin, so that no ban or kick reaches them while they stream a
+// room they never joined.
 func (c *Chat) OpenStream(ctx context.Context, actor Actor, roomID string) (int64, error) {
+	if actor.Admin {
+		if err := c.store.write(ctx, func(tx *gorm.DB) error { return noteAdmin(tx, actor) }); err != nil {
+			return 0, err
+		}
+	}
 	var head int64
 	err := c.member(ctx, actor, roomID, func(_ *gorm.DB, s *standing) error {
 		head = s.room.LastSeq

@@ -22,7 +22,7 @@ func (c *Chat) JoinAs(ctx context.Context, service Actor, roomID string, user Ac
 		return nil, false, err
 	}
 	user.Admin = false
-	return c.Join(ctx, user, roomID)
+	return c.join(ctx, user, roomID, false)
 }
 
 // RemoveAs removes userID from the room on behalf of service, as a leave

@@ -121,39 +121,79 @@ func TestAbuseStreamsTotal(t *testing.T) {
 	}
 }
 
-// An address that keeps failing authentication is slowed down: after its
-// budget of 401s every call from it is a 429 before any verifier runs, while
-// other addresses and good calls made before go on.
-func TestAbuseUnauthenticatedRate(t *testing.T) {
+// TestAbuseFailedAuthLocksOutNoValidToken: one address sending bad tokens
+// (users behind one NAT, one of them with a broken client) never loses a
+// valid token. What it loses, past its budget, is making the server ask an
+// identity provider about tokens that keep failing.
+func TestAbuseFailedAuthLocksOutNoValidToken(t *testing.T) {
 	t.Parallel()
-	s := StartServer(t, Options{Limits: handlers.Limits{AuthFailures: models.Rate{Count: 5, Per: time.Minute},
-		TrustedProxies: []string{"127.0.0.1/32", "::1"}}})
+	aw := newAppwrite(t)
+	k := newECKey(t, "k1")
+	provider := newIDP(t, k)
+	s := StartServer(t, Options{Verifiers: []handlers.Verifier{startJWKS(t, provider), newAppwriteVerifier(aw)},
+		Limits: handlers.Limits{AuthFailures: models.Rate{Count: 5, Per: time.Minute}, TrustedProxies: []string{"127.0.0.1/32", "::1"}}})
+	anon := s.as(t, "anon", "")
+	waitFor(t, 5*time.Second, "/readyz", func() bool { return anon.Do("GET", "/readyz", nil).Status == http.StatusOK })
 	alice := s.Client(t, "alice")
 	room := coreRoom(t, alice)
 	path := "/api/v1/rooms/" + room
-	for i := 0; i < 20; i++ { // good calls cost nothing
-		alice.Must(http.StatusOK, "GET", path, nil, nil)
-	}
 	from := func(c *Client, ip string) *Response { return c.Do("GET", path, nil, "X-Forwarded-For", ip) }
-	bad := s.as(t, "mallory", "not-a-token")
-	for i := 0; i < 5; i++ {
-		coreProblem(t, from(bad, "192.0.2.66"), http.StatusUnauthorized, "unauthorized")
+	const nat = "192.0.2.66"
+
+	// A broken client: garbage and expired tokens, which cost nothing to refuse.
+	bad, expired := s.as(t, "broken", "bad"), s.as(t, "broken", s.Token(t, "broken", false, -time.Hour))
+	for range 60 {
+		coreProblem(t, from(bad, nat), http.StatusUnauthorized, "unauthorized")
 	}
-	r := from(bad, "192.0.2.66")
+	coreProblem(t, from(expired, nat), http.StatusUnauthorized, "unauthorized")
+	if r := from(alice, nat); r.Status != http.StatusOK {
+		t.Fatalf("a valid token from an address that sent 61 bad ones: got %d %s, want 200", r.Status, r.Body)
+	}
+
+	// Forged Appwrite JWTs cost a call each, up to the address's budget…
+	calls, fetches := aw.calls.Load(), provider.fetches.Load()
+	forged := func(i int) *Client {
+		return s.as(t, "eve", aw.jwt(t, fmt.Sprintf("65f1evil%d", i), "Eve", 15*time.Minute, true))
+	}
+	for i := range 5 {
+		coreProblem(t, from(forged(i), nat), http.StatusUnauthorized, "unauthorized")
+	}
+	if got := aw.calls.Load() - calls; got != 5 {
+		t.Fatalf("5 forged Appwrite JWTs made %d calls to Appwrite, want 5", got)
+	}
+	// …then nothing: a 429 without a call, for an unknown OIDC kid too.
+	r := from(forged(5), nat)
 	wantRateLimited(t, r.Status, r.Header, r.Problem(t).Code)
 	if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); ra > 12 {
 		t.Fatalf("Retry-After %d, want at most the 12 s one failure takes to earn back", ra)
 	}
-	// The whole address is held back, a good token too: the guard runs first.
-	r = from(alice, "192.0.2.66")
+	r = from(s.as(t, "eve", newECKey(t, "unknown").token(t, "eve", "Eve", time.Hour)), nat)
 	wantRateLimited(t, r.Status, r.Header, r.Problem(t).Code)
-	// Tickets and the stream route are covered as well.
-	r = s.as(t, "anon", "").Do("GET", path+"/events?ticket=forged", nil, "X-Forwarded-For", "192.0.2.66")
-	wantRateLimited(t, r.Status, r.Header, r.Problem(t).Code)
-	// Another address is untouched.
-	coreProblem(t, from(bad, "192.0.2.67"), http.StatusUnauthorized, "unauthorized")
-	if r := from(alice, "192.0.2.67"); r.Status != http.StatusOK {
-		t.Fatalf("a good call from another address: %d", r.Status)
+	if c, f := aw.calls.Load()-calls, provider.fetches.Load()-fetches; c != 5 || f != 0 {
+		t.Fatalf("past the budget: %d Appwrite calls and %d JWKS fetches in all, want 5 and 0", c, f)
+	}
+
+	// Valid tokens from the address are still checked and accepted: the
+	// server's own, one signed with a known OIDC key, and an Appwrite JWT
+	// whose answer is cached.
+	bob := s.as(t, "65f1bob", aw.jwt(t, "65f1bob", "Bob", 15*time.Minute, false))
+	carol := s.as(t, "oidc-carol", k.token(t, "oidc-carol", "Carol", time.Hour))
+	bob.Join(room)
+	carol.Join(room)
+	for _, c := range []*Client{alice, bob, carol} {
+		if r := from(c, nat); r.Status != http.StatusOK {
+			t.Errorf("%s's valid token from the address past its budget: got %d %s, want 200", c.User, r.Status, r.Body)
+		}
+	}
+	tk := coreTicket(t, alice, room)
+	if st := s.OpenStream(t, path+"/events", "", "?ticket="+tk.Ticket, "X-Forwarded-For", nat); st.Status != http.StatusOK {
+		t.Errorf("a stream by ticket from the address: got %d, want 200", st.Status)
+	}
+
+	// Another address is untouched: its forged JWT is put to Appwrite.
+	coreProblem(t, from(forged(6), "192.0.2.67"), http.StatusUnauthorized, "unauthorized")
+	if got := aw.calls.Load() - calls; got != 7 { // 5, bob's join, and this one
+		t.Fatalf("Appwrite calls: got %d, want 7", got)
 	}
 }
 

@@ -294,12 +294,18 @@ func TestForgedTickets(t *testing.T) {
 		want(open(roomB, "?ticket="+dtk.Ticket), 403, "not_participant")
 	})
 	t.Run("outliving its token", func(t *testing.T) {
-		// Expired 28 s ago: still good within the verifier's 30 s leeway for
-		// clock skew, but the ticket carries the real expiry, already past.
+		// Expired 28 s ago: still good for a single call within the 30 s
+		// leeway for clock skew, but it buys no ticket.
 		erin := &Client{t: t, s: s, User: "erin", Token: s.Token(t, "erin", false, -28*time.Second)}
 		erin.Join(roomB)
-		etk := ticketFor(erin, roomB)
-		want(open(roomB, "?ticket="+etk.Ticket), 401, "unauthorized")
+		coreProblem(t, erin.Do("POST", "/api/v1/rooms/"+roomB+"/stream-ticket", nil), http.StatusUnauthorized, "unauthorized")
+		// A ticket bought just before its token expired carries the token's
+		// expiry, and opens nothing once it has passed.
+		frank := &Client{t: t, s: s, User: "frank", Token: s.Token(t, "frank", false, 2*time.Second)}
+		frank.Join(roomB)
+		ftk := ticketFor(frank, roomB)
+		<-time.After(2100 * time.Millisecond) // a JWT exp has whole seconds: at most 2 s ahead
+		want(open(roomB, "?ticket="+ftk.Ticket), 401, "unauthorized")
 	})
 
 	// Past its life the ticket opens nothing, but the stream it opened lives

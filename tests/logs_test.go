@@ -96,6 +96,14 @@ func TestLogsHoldNoCredentials(t *testing.T) {
 			t.Errorf("%s: the 401 body echoes the token", q)
 		}
 	}
+	// Only the exact lower-case names are credentials to the server, but any
+	// spelling of one is a credential to whoever reads the log.
+	for _, q := range []string{"?Ticket=" + url.QueryEscape(tk.Ticket), "?TICKET=" + url.QueryEscape(tk.Ticket),
+		"?Token=" + alice.Token, "?jwt=" + bob.Token, "?last_event_id=0&Access_Token=" + alice.Token} {
+		if st := s.OpenStream(t, events+q, ""); st.Status != http.StatusUnauthorized {
+			t.Errorf("%s…: got %d, want 401", q[:8], st.Status)
+		}
+	}
 	expired := s.Token(t, "alice", false, -time.Hour)
 	anon.Token = expired
 	coreProblem(t, anon.Do("GET", "/api/v1/rooms/"+room+"/messages", nil), http.StatusUnauthorized, "unauthorized")

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,14 +78,16 @@ func (k oidcKey) token(t *testing.T, sub, name string, ttl time.Duration) string
 // idp serves a JWK Set that the test rotates, or fails.
 type idp struct {
 	*httptest.Server
-	mu   sync.Mutex
-	keys []oidcKey
-	down bool
+	mu      sync.Mutex
+	keys    []oidcKey
+	down    bool
+	fetches atomic.Int64
 }
 
 func newIDP(t *testing.T, keys ...oidcKey) *idp {
 	p := &idp{keys: keys}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		p.fetches.Add(1)
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.down {
@@ -125,11 +128,13 @@ type appwrite struct {
 	mu    sync.Mutex
 	users map[string]map[string]any
 	mode  string // "", "slow" or "fail"
+	calls atomic.Int64
 }
 
 func newAppwrite(t *testing.T) *appwrite {
 	a := &appwrite{users: map[string]map[string]any{}}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.calls.Add(1)
 		a.mu.Lock()
 		mode, user := a.mode, a.users[r.Header.Get("X-Appwrite-JWT")]
 		a.mu.Unlock()
