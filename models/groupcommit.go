@@ -316,6 +316,8 @@ func (g *groupWriter) close() {
 type commitWork struct {
 	keys map[string]bool
 	fns  []func(tx *gorm.DB) error
+	// soon, when set, takes the work that may wait (see atCommitOrSoon).
+	soon func(key string, f func(tx *gorm.DB) error)
 }
 
 type commitWorkKey struct{}
@@ -337,6 +339,18 @@ func atCommit(tx *gorm.DB, key string, f func(tx *gorm.DB) error) error {
 		w.fns = append(w.fns, f)
 	}
 	return nil
+}
+
+// atCommitOrSoon is atCommit for work that may also run after the commit,
+// within a second, in a transaction of its own: where the transaction says
+// so (a PostgreSQL batch of sends, which holds its room's lock and would
+// hold it longer), f is handed on; elsewhere it runs at commit.
+func atCommitOrSoon(tx *gorm.DB, key string, f func(tx *gorm.DB) error) error {
+	if w, ok := tx.Statement.Context.Value(commitWorkKey{}).(*commitWork); ok && w.soon != nil {
+		w.soon(key, f)
+		return nil
+	}
+	return atCommit(tx, key, f)
 }
 
 // withCommitWork runs fn and then the work it asked for, in tx.

@@ -97,7 +97,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 			return err
 		}
 		created = true
-		return atCommit(t.tx, "prune:"+roomID, func(tx *gorm.DB) error { return c.prune(tx, roomID) })
+		return atCommitOrSoon(t.tx, "prune:"+roomID, func(tx *gorm.DB) error { return c.prune(tx, roomID) })
 	})
 	return msg, created, err
 }
@@ -129,15 +129,18 @@ func senderName(s *standing) string {
 }
 
 // prune keeps the room's newest HistoryLimit messages (deleted ones count) and
-// the events from the oldest of them on; older rows are deleted. It runs once
-// per room at the end of a write transaction (see atCommit), so a group commit
-// of many sends to one room prunes it once.
+// the events from the oldest of them on; older rows are deleted. On SQLite it
+// runs once per room at the end of a write transaction (see atCommit), so a
+// group commit of many sends to one room prunes it once; on PostgreSQL a
+// batch of sends leaves it to run within the second, out of the batch that
+// holds the room's lock (see atCommitOrSoon, sendBatcher.soon): the contract
+// allows a second for what falls out to be deleted.
 //
 // It runs after every send, so it is written in plain SQL (see execSQL).
 func (c *Chat) prune(tx *gorm.DB, roomID string) error {
 	if c.store.pg {
 		// One round trip: on PostgreSQL it costs more than the statements.
-		_, err := execSQL(tx, prunePostgres, roomID, c.opts.HistoryLimit-1, roomID, roomID, roomID)
+		_, err := execSQL(tx, prunePostgres, roomID, c.opts.HistoryLimit-1, roomID, roomID, roomID, roomID)
 		return err
 	}
 	cutoff, err := queryInt64s(tx, "SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?", roomID, c.opts.HistoryLimit-1)
@@ -160,11 +163,16 @@ func (c *Chat) prune(tx *gorm.DB, roomID string) error {
 }
 
 // prunePostgres is prune in one statement: the statements of a WITH see one
-// snapshot, and the deletes run only when oldest_seq moved.
+// snapshot, and the deletes run only when oldest_seq moved. They delete from
+// the old oldest_seq, below which nothing is left: a range open below would
+// walk every row deleted before and not yet vacuumed, which under a steady
+// stream of sends grew to thousands of index entries a prune.
 const prunePostgres = `WITH cut AS (SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?),
- moved AS (UPDATE rooms SET oldest_seq = cut.seq FROM cut WHERE rooms.id = ? AND rooms.oldest_seq < cut.seq RETURNING cut.seq),
- m AS (DELETE FROM messages WHERE room_id = ? AND seq < (SELECT seq FROM moved)),
- e AS (DELETE FROM events WHERE room_id = ? AND seq < (SELECT seq FROM moved))
+ old AS (SELECT oldest_seq FROM rooms WHERE id = ?),
+ moved AS (UPDATE rooms SET oldest_seq = cut.seq FROM cut, old WHERE rooms.id = ? AND rooms.oldest_seq < cut.seq
+  RETURNING old.oldest_seq AS low, cut.seq AS high),
+ m AS (DELETE FROM messages WHERE room_id = ? AND seq >= (SELECT low FROM moved) AND seq < (SELECT high FROM moved)),
+ e AS (DELETE FROM events WHERE room_id = ? AND seq >= (SELECT low FROM moved) AND seq < (SELECT high FROM moved))
 SELECT 1`
 
 // HistoryQuery selects a page of history: the newest messages, those before a

@@ -43,13 +43,66 @@ type sendBatcher struct {
 	mu       sync.Mutex
 	// rooms holds the sends waiting for each room; a room is a key exactly
 	// while its worker runs.
-	rooms  map[string][]*writeReq
+	rooms map[string][]*writeReq
+	// later holds the work batches handed on to run soon (see
+	// atCommitOrSoon), one per key: pruning a room, which in the batch
+	// would hold the room's lock for a statement more.
+	later  map[string]func(tx *gorm.DB) error
 	closed bool
 	wg     sync.WaitGroup
+	stop   chan struct{}
+	done   chan struct{}
 }
 
+// soonEvery is how often work handed on by batches runs: well inside the
+// second the contract gives retention, and rare enough that a busy room is
+// pruned once for many batches.
+const soonEvery = 250 * time.Millisecond
+
 func newSendBatcher(db *gorm.DB, pool *sql.DB) *sendBatcher {
-	return &sendBatcher{db: db, pool: pool, observer: nopObserver{}, rooms: map[string][]*writeReq{}}
+	b := &sendBatcher{db: db, pool: pool, observer: nopObserver{}, rooms: map[string][]*writeReq{},
+		later: map[string]func(tx *gorm.DB) error{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go b.runLater()
+	return b
+}
+
+// soon keeps f to run within soonEvery, once however many batches ask.
+func (b *sendBatcher) soon(key string, f func(tx *gorm.DB) error) {
+	b.mu.Lock()
+	b.later[key] = f
+	b.mu.Unlock()
+}
+
+// runLater runs the work handed on, each in a transaction of its own, until
+// close; then once more, so nothing asked for before close is left. Work that
+// fails is kept for the next round unless newer work replaced it.
+func (b *sendBatcher) runLater() {
+	defer close(b.done)
+	t := time.NewTicker(soonEvery)
+	defer t.Stop()
+	for stopping := false; !stopping; {
+		select {
+		case <-t.C:
+		case <-b.stop:
+			stopping = true
+		}
+		b.mu.Lock()
+		work := b.later
+		b.later = map[string]func(tx *gorm.DB) error{}
+		b.mu.Unlock()
+		for key, f := range work {
+			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+			err := b.db.WithContext(ctx).Transaction(f)
+			cancel()
+			if err != nil {
+				b.mu.Lock()
+				if _, newer := b.later[key]; !newer {
+					b.later[key] = f
+				}
+				b.mu.Unlock()
+			}
+		}
+	}
 }
 
 // batchTimeout bounds one batch's transaction: far above the milliseconds a
@@ -146,7 +199,7 @@ func (b *sendBatcher) try(room string, batch []*writeReq) (errs []error, err err
 	if err := begin(ctx, conn, cache, room, batch); err != nil {
 		return errs, discard(conn, err)
 	}
-	end := &commitWork{}
+	end := &commitWork{soon: b.soon}
 	tx := b.db.Session(&gorm.Session{NewDB: true, Context: context.WithValue(ctx, commitWorkKey{}, end)})
 	tx.Statement.ConnPool = conn
 	cached := withCache(tx, cache)
@@ -209,10 +262,13 @@ func refused(err error) bool {
 	return isDomain(err) && !errors.Is(err, ErrUnavailable)
 }
 
-// close waits for the batches in hand; later sends are ErrUnavailable.
+// close waits for the batches in hand and the work they handed on; later
+// sends are ErrUnavailable.
 func (b *sendBatcher) close() {
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
 	b.wg.Wait()
+	close(b.stop)
+	<-b.done
 }
