@@ -54,6 +54,7 @@ type standing struct {
 
 // standingRow is one user's rows in one room, read in a single query.
 type standingRow struct {
+	KRoomID     *string    `gorm:"column:k_room_id"`
 	KUserID     *string    `gorm:"column:k_user_id"`
 	PUserID     *string    `gorm:"column:p_user_id"`
 	PName       *string    `gorm:"column:p_name"`
@@ -75,7 +76,7 @@ type standingRow struct {
 
 // standingSQL reads the rows of the (room_id, user_id) pairs of k.
 const (
-	standingSelect = `SELECT k.user_id AS k_user_id,
+	standingSelect = `SELECT k.room_id AS k_room_id, k.user_id AS k_user_id,
  p.user_id AS p_user_id, p.name AS p_name, p.role AS p_role, p.joined_at AS p_joined_at, p.is_admin AS p_is_admin,
  b.user_id AS b_user_id, b.until AS b_until, b.reason AS b_reason, b.actor_id AS b_actor_id, b.created_at AS b_created_at,
  m.user_id AS m_user_id, m.until AS m_until,

@@ -48,11 +48,9 @@ func (c *Chat) write(ctx context.Context, roomID string, fn func(t *txEvents, ro
 }
 
 // send is write for Send, which alone may use a send cache.
-func (c *Chat) send(ctx context.Context, roomID string, key sendKey, fn func(t *txEvents, room *Room) error) error {
-	write := func(ctx context.Context, tx func(*gorm.DB) error) error {
-		return c.store.writeSend(ctx, roomID, key, tx)
-	}
-	return c.writeWith(ctx, write, roomID, fn)
+func (c *Chat) send(ctx context.Context, key sendKey, fn func(t *txEvents, room *Room) error) error {
+	write := func(ctx context.Context, tx func(*gorm.DB) error) error { return c.store.writeSend(ctx, key, tx) }
+	return c.writeWith(ctx, write, key.room, fn)
 }
 
 func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*gorm.DB) error) error, roomID string,

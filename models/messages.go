@@ -49,7 +49,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64 || !printable(*in.ReplyTo)) {
 		return nil, false, invalidf("reply_to is not a message of this room")
 	}
-	err = c.send(ctx, roomID, sendKey{user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, room *Room) error {
+	err = c.send(ctx, sendKey{room: roomID, user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, room *Room) error {
 		msg, created = nil, false // a batch rolled back runs its sends again
 		s, err := loadStanding(t.tx, room, actor)
 		if err != nil {
@@ -109,7 +109,7 @@ func sentBefore(tx *gorm.DB, roomID, senderID string, clientID *string) (*Messag
 		return nil, nil
 	}
 	if c := cacheOf(tx); c != nil {
-		if m, ok := c.sent[sendKey{senderID, clientID}.id()]; ok {
+		if m, ok := c.sent[sendKey{roomID, senderID, clientID}.id()]; ok {
 			return m, nil
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -12,18 +13,23 @@ import (
 )
 
 // sendBatcher is PostgreSQL's group commit for sends: the concurrent sends of
-// one node to one room share one transaction, so the room's row lock (which
-// orders every write to the room, across nodes) is taken once per batch and
-// not once per send, and a batch costs one commit.
+// one node share one transaction, so each room's row lock (which orders every
+// write to the room, across nodes) is taken once per batch and not once per
+// send, and a batch of sends to many rooms costs one commit. On this machine
+// a PostgreSQL transaction costs about a millisecond of the server's CPU
+// whatever it holds, so the number of transactions, not of sends, is what
+// bounds a node.
 //
-// Each room with sends waiting has one worker goroutine, which takes all the
-// sends queued for the room, runs them in one transaction and answers each
-// after COMMIT; sends that arrive meanwhile form the next batch. An idle room
-// costs nothing. Rooms commit in parallel, bounded by the connection pool.
+// Rooms are split over sendShards workers by a hash of their id, the same on
+// every node; a worker with sends waiting takes all of them, runs them in one
+// transaction and answers each after COMMIT; sends that arrive meanwhile form
+// the next batch. A batch locks its rooms in the order of their ids, as every
+// batch on every node does, so two batches never wait for each other in a
+// circle; every other write locks one room.
 //
 // Inside a batch the sends share a sendCache that lives only as long as the
-// transaction: the room row is locked from the first send to COMMIT, and every
-// write that changes a room or a standing in it locks that row first, so
+// transaction: the rooms are locked from the start to COMMIT, and every
+// write that changes a room or a standing in it locks the room first, so
 // nothing another node commits can change what the cache holds while the
 // batch runs. The next batch reads everything afresh.
 //
@@ -41,9 +47,9 @@ type sendBatcher struct {
 	pool     *sql.DB
 	observer Observer
 	mu       sync.Mutex
-	// rooms holds the sends waiting for each room; a room is a key exactly
-	// while its worker runs.
-	rooms map[string][]*writeReq
+	// queues holds the sends waiting for each shard; a shard is a key
+	// exactly while its worker runs.
+	queues map[uint32][]*writeReq
 	// later holds the work batches handed on to run soon (see
 	// atCommitOrSoon), one per key: pruning a room, which in the batch
 	// would hold the room's lock for a statement more.
@@ -54,13 +60,18 @@ type sendBatcher struct {
 	done   chan struct{}
 }
 
+// sendShards is how many batches of sends a node runs at once: two, so that
+// one batch's round trip to PostgreSQL overlaps the other's work in the
+// server; more would only split the sends into more transactions.
+const sendShards = 2
+
 // soonEvery is how often work handed on by batches runs: well inside the
 // second the contract gives retention, and rare enough that a busy room is
 // pruned once for many batches.
 const soonEvery = 250 * time.Millisecond
 
 func newSendBatcher(db *gorm.DB, pool *sql.DB) *sendBatcher {
-	b := &sendBatcher{db: db, pool: pool, observer: nopObserver{}, rooms: map[string][]*writeReq{},
+	b := &sendBatcher{db: db, pool: pool, observer: nopObserver{}, queues: map[uint32][]*writeReq{},
 		later: map[string]func(tx *gorm.DB) error{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go b.runLater()
 	return b
@@ -112,55 +123,58 @@ const batchTimeout = 30 * time.Second
 // errAlone asks for a batch's sends to run again one by one.
 var errAlone = errors.New("run the batch's sends alone")
 
-// write queues a send to room and waits for its outcome. Once queued, a send
-// runs even if ctx ends before its batch commits; one whose ctx has ended
-// before its batch begins is skipped.
-func (b *sendBatcher) write(ctx context.Context, room string, key sendKey, fn func(tx *gorm.DB) error) error {
+// write queues a send and waits for its outcome. Once queued, a send runs
+// even if ctx ends before its batch commits; one whose ctx has ended before
+// its batch begins is skipped.
+func (b *sendBatcher) write(ctx context.Context, key sendKey, fn func(tx *gorm.DB) error) error {
 	req := &writeReq{ctx: ctx, send: true, key: key, fn: fn, done: make(chan error, 1)}
+	h := fnv.New32a()
+	h.Write([]byte(key.room))
+	shard := h.Sum32() % sendShards
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return ErrUnavailable
 	}
-	queued, running := b.rooms[room]
-	b.rooms[room] = append(queued, req)
+	queued, running := b.queues[shard]
+	b.queues[shard] = append(queued, req)
 	if !running {
 		b.wg.Add(1)
-		go b.drain(room)
+		go b.drain(shard)
 	}
 	b.mu.Unlock()
 	return <-req.done
 }
 
-// drain commits the room's queued sends, a batch at a time, until none wait.
-func (b *sendBatcher) drain(room string) {
+// drain commits the shard's queued sends, a batch at a time, until none wait.
+func (b *sendBatcher) drain(shard uint32) {
 	defer b.wg.Done()
 	for {
 		b.mu.Lock()
-		batch := b.rooms[room]
+		batch := b.queues[shard]
 		switch {
 		case len(batch) == 0:
-			delete(b.rooms, room)
+			delete(b.queues, shard)
 			b.mu.Unlock()
 			return
 		case len(batch) > maxBatch:
-			b.rooms[room] = batch[maxBatch:]
+			b.queues[shard] = batch[maxBatch:]
 			batch = batch[:maxBatch]
 		default:
-			b.rooms[room] = nil
+			b.queues[shard] = nil
 		}
 		b.mu.Unlock()
-		b.commit(room, batch)
+		b.commit(batch)
 	}
 }
 
 // commit runs batch in one transaction, or each of its sends alone when the
 // batch cannot commit as a whole, and answers every send.
-func (b *sendBatcher) commit(room string, batch []*writeReq) {
-	errs, err := b.try(room, batch)
+func (b *sendBatcher) commit(batch []*writeReq) {
+	errs, err := b.try(batch)
 	if errors.Is(err, errAlone) {
 		for i := range batch {
-			b.commit(room, batch[i:i+1])
+			b.commit(batch[i : i+1])
 		}
 		return
 	}
@@ -181,7 +195,7 @@ func (b *sendBatcher) commit(room string, batch []*writeReq) {
 // the cache's rows, the commit work (pruning) and COMMIT. The room stays
 // locked for little more than those two round trips, which is what bounds a
 // room's rate when several nodes send to it.
-func (b *sendBatcher) try(room string, batch []*writeReq) (errs []error, err error) {
+func (b *sendBatcher) try(batch []*writeReq) (errs []error, err error) {
 	defer func(start time.Time) { b.observer.GroupCommit(time.Since(start), len(batch)) }(time.Now())
 	errs = make([]error, len(batch))
 	// The transaction is the batch's, not one client's: a client that goes
@@ -196,7 +210,7 @@ func (b *sendBatcher) try(room string, batch []*writeReq) (errs []error, err err
 	}
 	defer conn.Close()
 	cache := newSendCache().batchRows()
-	if err := begin(ctx, conn, cache, room, batch); err != nil {
+	if err := begin(ctx, conn, cache, batch); err != nil {
 		return errs, discard(conn, err)
 	}
 	end := &commitWork{soon: b.soon}

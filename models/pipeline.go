@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -64,23 +65,28 @@ func numbered(q string) string {
 }
 
 // begin opens a batch's transaction on conn in one round trip: BEGIN, the
-// room's row locked (no other write to the room commits until this batch
-// does), then, read under that lock, every sender's standing and every client
-// id's earlier message, which go into c for the sends. A room that is not
-// open is left for each send to find.
-func begin(ctx context.Context, conn *sql.Conn, c *sendCache, room string, batch []*writeReq) error {
-	seen := map[string]bool{}
-	var users, senders, clientIDs []string
+// rooms' rows locked in the order of their ids (no other write to them
+// commits until this batch does), then, read under those locks, every
+// sender's standing and every client id's earlier message, which go into c
+// for the sends. A room that is not open is left for its sends to find.
+func begin(ctx context.Context, conn *sql.Conn, c *sendCache, batch []*writeReq) error {
+	seen := map[standingKey]bool{}
+	var rooms, userRooms, users, sentRooms, senders, clientIDs []string
 	for _, req := range batch {
-		if !seen[req.key.user] {
-			seen[req.key.user] = true
-			users = append(users, req.key.user)
+		k := req.key
+		if !seen[standingKey{k.room, k.user}] {
+			seen[standingKey{k.room, k.user}] = true
+			userRooms, users = append(userRooms, k.room), append(users, k.user)
+			if !slices.Contains(rooms, k.room) {
+				rooms = append(rooms, k.room)
+			}
 		}
-		if req.key.clientID != nil {
-			senders, clientIDs = append(senders, req.key.user), append(clientIDs, *req.key.clientID)
-			c.sent[req.key.id()] = nil
+		if k.clientID != nil {
+			sentRooms, senders, clientIDs = append(sentRooms, k.room), append(senders, k.user), append(clientIDs, *k.clientID)
+			c.sent[k.id()] = nil
 		}
 	}
+	slices.Sort(rooms)
 	return conn.Raw(func(dc any) error {
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -88,27 +94,28 @@ func begin(ctx context.Context, conn *sql.Conn, c *sendCache, room string, batch
 		}
 		var b pgx.Batch
 		b.Queue("BEGIN")
-		b.Queue("SELECT * FROM rooms WHERE id = $1 AND closed_at IS NULL FOR UPDATE", room).Query(func(rows pgx.Rows) error {
+		b.Queue("SELECT * FROM rooms WHERE id = ANY($1) AND closed_at IS NULL ORDER BY id FOR UPDATE", rooms).Query(func(rows pgx.Rows) error {
 			rs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByNameLax[Room])
-			if len(rs) == 1 {
-				c.rooms[room] = rs[0]
+			for _, r := range rs {
+				c.rooms[r.ID] = r
 			}
 			return err
 		})
-		b.Queue(standingSelect+"(SELECT CAST($1 AS TEXT) AS room_id, u AS user_id FROM unnest(CAST($2 AS TEXT[])) AS u) k"+standingJoins,
-			room, users).Query(func(rows pgx.Rows) error {
+		b.Queue(standingSelect+"unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) AS k (room_id, user_id)"+standingJoins,
+			userRooms, users).Query(func(rows pgx.Rows) error {
 			rs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByNameLax[standingRow])
 			for _, r := range rs {
-				c.standing[standingKey{room, *r.KUserID}] = r
+				c.standing[standingKey{*r.KRoomID, *r.KUserID}] = r
 			}
 			return err
 		})
 		if len(senders) > 0 {
-			b.Queue("SELECT * FROM messages WHERE room_id = $1 AND (sender_id, client_id) IN (SELECT * FROM unnest(CAST($2 AS TEXT[]), CAST($3 AS TEXT[])))",
-				room, senders, clientIDs).Query(func(rows pgx.Rows) error {
+			b.Queue(`SELECT * FROM messages WHERE (room_id, sender_id, client_id) IN
+ (SELECT * FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[])))`,
+				sentRooms, senders, clientIDs).Query(func(rows pgx.Rows) error {
 				ms, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByNameLax[Message])
 				for _, m := range ms {
-					c.sent[sendKey{m.SenderID, m.ClientID}.id()] = m
+					c.sent[sendKey{m.RoomID, m.SenderID, m.ClientID}.id()] = m
 				}
 				return err
 			})

@@ -50,16 +50,16 @@ type sendCache struct {
 // sendKey says who sends and with which client id, so that a batch can read
 // ahead for its sends.
 type sendKey struct {
-	user     string
-	clientID *string
+	room, user string
+	clientID   *string
 }
 
-// id is the key's text for a map: the user id never holds a NUL.
+// id is the key's text for a map: room and user ids never hold a NUL.
 func (k sendKey) id() string {
 	if k.clientID == nil {
-		return k.user
+		return k.room + "\x00" + k.user
 	}
-	return k.user + "\x00" + *k.clientID
+	return k.room + "\x00" + k.user + "\x00" + *k.clientID
 }
 
 type standingKey struct{ room, user string }

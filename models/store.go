@@ -297,15 +297,15 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	})
 }
 
-// writeSend is write for a send to room, which may use a send cache: on
+// writeSend is write for a send, which may use a send cache: on
 // SQLite the writer's (see sendCache), on PostgreSQL its batch's (see
 // sendBatcher).
-func (s *Store) writeSend(ctx context.Context, room string, key sendKey, fn func(tx *gorm.DB) error) error {
+func (s *Store) writeSend(ctx context.Context, key sendKey, fn func(tx *gorm.DB) error) error {
 	return s.writeWith(ctx, func() error {
 		if s.group != nil {
 			return s.group.write(ctx, true, fn)
 		}
-		return s.sends.write(ctx, room, key, fn)
+		return s.sends.write(ctx, key, fn)
 	})
 }
 
