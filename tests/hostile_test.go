@@ -330,52 +330,44 @@ var verbatim = []string{
 // single GET and the stream, on SQLite and PostgreSQL.
 func TestHostileStoredVerbatim(t *testing.T) {
 	t.Parallel()
-	for _, db := range []string{"sqlite", "postgres"} {
-		t.Run(db, func(t *testing.T) {
-			t.Parallel()
-			o := Options{}
-			if db == "postgres" {
-				o.DB = freshDatabase(t)
+	onEachDatabase(t, func(t *testing.T, s *Server) {
+		alice, bob := s.Client(t, "alice"), s.Client(t, "bob")
+		room := coreRoom(t, alice, bob)
+		st := bob.Stream(room)
+		msgs := "/api/v1/rooms/" + room + "/messages"
+		want := map[string]string{} // id → content
+		for i, text := range verbatim {
+			stored := strings.ReplaceAll(text, "\r\n", "\n")
+			var m api.RoomMessage
+			alice.Must(http.StatusCreated, "POST", msgs, map[string]string{"content": text}, &m)
+			if m.Content != stored {
+				t.Errorf("case %d: answer holds %q, want %q", i, m.Content, stored)
 			}
-			s := StartServer(t, o)
-			alice, bob := s.Client(t, "alice"), s.Client(t, "bob")
-			room := coreRoom(t, alice, bob)
-			st := bob.Stream(room)
-			msgs := "/api/v1/rooms/" + room + "/messages"
-			want := map[string]string{} // id → content
-			for i, text := range verbatim {
-				stored := strings.ReplaceAll(text, "\r\n", "\n")
-				var m api.RoomMessage
-				alice.Must(http.StatusCreated, "POST", msgs, map[string]string{"content": text}, &m)
-				if m.Content != stored {
-					t.Errorf("case %d: answer holds %q, want %q", i, m.Content, stored)
-				}
-				var one api.RoomMessage
-				bob.Must(http.StatusOK, "GET", msgs+"/"+m.ID, nil, &one)
-				if one.Content != stored {
-					t.Errorf("case %d: GET holds %q, want %q", i, one.Content, stored)
-				}
-				want[m.ID] = stored
+			var one api.RoomMessage
+			bob.Must(http.StatusOK, "GET", msgs+"/"+m.ID, nil, &one)
+			if one.Content != stored {
+				t.Errorf("case %d: GET holds %q, want %q", i, one.Content, stored)
 			}
-			for _, ev := range st.Collect(len(verbatim), 10*time.Second) {
-				var env struct{ Data api.RoomMessage }
-				if err := json.Unmarshal([]byte(ev.Data), &env); err != nil {
-					t.Fatal(err)
-				}
-				m := env.Data
-				if ev.Type != "message.created" || m.Content != want[m.ID] {
-					t.Errorf("stream: %s with %q, want message.created with %q", ev.Type, m.Content, want[m.ID])
-				}
+			want[m.ID] = stored
+		}
+		for _, ev := range st.Collect(len(verbatim), 10*time.Second) {
+			var env struct{ Data api.RoomMessage }
+			if err := json.Unmarshal([]byte(ev.Data), &env); err != nil {
+				t.Fatal(err)
 			}
-			for _, m := range bob.History(room, "?limit=100").Messages {
-				if m.Content != want[m.ID] {
-					t.Errorf("history holds %q, want %q", m.Content, want[m.ID])
-				}
+			m := env.Data
+			if ev.Type != "message.created" || m.Content != want[m.ID] {
+				t.Errorf("stream: %s with %q, want message.created with %q", ev.Type, m.Content, want[m.ID])
 			}
-			// The tables are still there, and still answer.
-			alice.Send(room, "still here")
-		})
-	}
+		}
+		for _, m := range bob.History(room, "?limit=100").Messages {
+			if m.Content != want[m.ID] {
+				t.Errorf("history holds %q, want %q", m.Content, want[m.ID])
+			}
+		}
+		// The tables are still there, and still answer.
+		alice.Send(room, "still here")
+	})
 }
 
 // Headers past the server's 32 KiB limit (main's MaxHeaderBytes) are refused

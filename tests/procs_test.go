@@ -574,3 +574,19 @@ func (p *redisProc) Do(args ...string) (string, error) {
 func dieWithTest() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// onEachDatabase runs fn, as parallel subtests, against a server on a fresh
+// SQLite file and one on a fresh PostgreSQL database (which skips without
+// CHAT_TEST_POSTGRES).
+func onEachDatabase(t *testing.T, fn func(t *testing.T, s *Server)) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			o := Options{}
+			if db == "postgres" {
+				o.DB = freshDatabase(t)
+			}
+			fn(t, StartServer(t, o))
+		})
+	}
+}
