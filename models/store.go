@@ -26,7 +26,9 @@ import (
 var migrations embed.FS
 
 // Store is the only code that touches gorm. It holds a writer and a reader
-// handle: on SQLite they are separate pools of one file, on PostgreSQL the same.
+// handle: on SQLite they are separate pools of one file, on PostgreSQL the same
+// (bounded by OpenOptions.MaxConns). On PostgreSQL a batch of sends also talks
+// to pgx directly, for its pipelines (see sendBatcher, begin, pipeline).
 type Store struct {
 	w, r *gorm.DB
 	pg   bool
