@@ -31,10 +31,16 @@ func outcome(err error) string {
 	switch {
 	case err == nil:
 		return OutcomeAccepted
-	case errors.Is(err, ErrUnavailable), !isDomain(err):
-		return OutcomeFailed
+	case refused(err):
+		return OutcomeRefused
 	}
-	return OutcomeRefused
+	return OutcomeFailed
+}
+
+// refused reports a use case saying no by a rule, which happens before it
+// writes and leaves the transaction as it was.
+func refused(err error) bool {
+	return isDomain(err) && !errors.Is(err, ErrUnavailable)
 }
 
 // nopObserver is the Observer when none is set.

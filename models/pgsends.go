@@ -270,12 +270,6 @@ func discard(conn *sql.Conn, err error) error {
 	return err
 }
 
-// refused reports a use case saying no by a rule, which happens before it
-// writes and leaves the transaction as it was.
-func refused(err error) bool {
-	return isDomain(err) && !errors.Is(err, ErrUnavailable)
-}
-
 // close waits for the batches in hand and the work they handed on; later
 // sends are ErrUnavailable.
 func (b *sendBatcher) close() {

@@ -386,23 +386,21 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 // transaction ends, so every write to one room is serialised and checks made
 // after it see every change committed before. On SQLite the IMMEDIATE
 // transaction already holds the database's write lock.
-// In a send on the SQLite writer, the room comes from the send cache.
+// In a send, the room comes from the send cache: the SQLite writer's, or the
+// PostgreSQL batch's, which locked it when the batch began.
 func (s *Store) lockRoom(tx *gorm.DB, id string) (*Room, error) {
-	load := func() (*Room, error) { return lockRoomRow(tx, id, s.pg) }
+	load := func() (*Room, error) {
+		var r Room
+		q := tx.Where("id = ? AND closed_at IS NULL", id)
+		if s.pg {
+			q = q.Clauses(lockingClause)
+		}
+		return &r, q.Take(&r).Error
+	}
 	if c := cacheOf(tx); c != nil {
 		return c.room(id, load)
 	}
 	return load()
-}
-
-// lockRoomRow reads the open room id, locking its row on PostgreSQL.
-func lockRoomRow(tx *gorm.DB, id string, pg bool) (*Room, error) {
-	var r Room
-	q := tx.Where("id = ? AND closed_at IS NULL", id)
-	if pg {
-		q = q.Clauses(lockingClause)
-	}
-	return &r, q.Take(&r).Error
 }
 
 var lockingClause = clause.Locking{Strength: "UPDATE"}
