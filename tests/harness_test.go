@@ -63,6 +63,25 @@ type Server struct {
 	store  *models.Store
 	hub    *broadcast.Memory
 	closed bool
+	// client sends the requests of Client and OpenStream; nil for
+	// http.DefaultClient. See Via.
+	client *http.Client
+}
+
+// Via returns a view of s whose clients reach it at url with hc, such as
+// through a reverse proxy: tokens, logs and the server are s's, and closing
+// stays s's job.
+func (s *Server) Via(url string, hc *http.Client) *Server {
+	v := *s
+	v.URL, v.client, v.closed = url, hc, true
+	return &v
+}
+
+func (s *Server) httpClient() *http.Client {
+	if s.client != nil {
+		return s.client
+	}
+	return http.DefaultClient
 }
 
 // syncBuffer collects log output from many goroutines.
@@ -277,7 +296,7 @@ func (c *Client) Do(method, path string, body any, headers ...string) *Response 
 			req.Header.Set(headers[i], headers[i+1])
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.s.httpClient().Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -358,6 +377,7 @@ func (e Event) Envelope(t testing.TB) api.Envelope {
 type Stream struct {
 	t        testing.TB
 	Status   int
+	Proto    int // the response's HTTP major version
 	Header   http.Header
 	Problem  *api.Problem
 	events   chan Event
@@ -399,12 +419,12 @@ func (s *Server) OpenStream(t testing.TB, path, token string, extra ...string) *
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.httpClient().Do(req)
 	if err != nil {
 		cancel()
 		t.Fatalf("open stream %s: %v", path, err)
 	}
-	st := &Stream{t: t, Status: resp.StatusCode, Header: resp.Header, events: make(chan Event, 10000),
+	st := &Stream{t: t, Status: resp.StatusCode, Proto: resp.ProtoMajor, Header: resp.Header, events: make(chan Event, 10000),
 		comments: make(chan string, 100), done: make(chan struct{}), cancel: cancel, body: resp.Body}
 	t.Cleanup(st.Close)
 	if resp.StatusCode != http.StatusOK {
