@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -161,9 +160,7 @@ func (p *nginxProxy) HTTPClient(t *testing.T, from string, streamWindow int) *ht
 	t.Helper()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, network, addr)
-		},
+		DialContext:       d.DialContext,
 		TLSClientConfig:   &tls.Config{RootCAs: p.roots},
 		ForceAttemptHTTP2: true,
 	}

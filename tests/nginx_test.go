@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -177,4 +178,159 @@ func TestNginxChat(t *testing.T) {
 			t.Fatalf("reopening: status %d, problem %+v; want 403 banned", again.Status, again.Problem)
 		}
 	})
+
+	t.Run("no node answers", func(t *testing.T) {
+		s.Close()
+		st := alice.Stream(room)
+		if st.Status != http.StatusServiceUnavailable || st.Problem == nil || st.Problem.Code != "unavailable" {
+			t.Fatalf("with the server down: status %d, problem %+v; want 503 unavailable", st.Status, st.Problem)
+		}
+		if got := st.Header.Get("Retry-After"); got != "2" {
+			t.Errorf("Retry-After: got %q, want 2", got)
+		}
+	})
 }
+
+// TestNginxClientAddress: behind nginx the server counts streams by the
+// client's address, not nginx's, and a client cannot pick its address with
+// an X-Forwarded-For of its own. Carol and Dave share an address (one
+// office); Erin has another.
+func TestNginxClientAddress(t *testing.T) {
+	t.Parallel()
+	s, px := behindNginx(t, Options{Limits: handlers.Limits{StreamsPerIP: 1}})
+	alice := px.Client(t, s, "alice", "127.0.0.2")
+	carol := px.Client(t, s, "carol", "127.0.0.4")
+	dave := px.Client(t, s, "dave", "127.0.0.4")
+	erin := px.Client(t, s, "erin", "127.0.0.5")
+	room := coreRoom(t, alice, carol, dave, erin)
+
+	if st := carol.Stream(room); st.Status != http.StatusOK {
+		t.Fatalf("carol's stream: status %d, want 200", st.Status)
+	}
+	for _, tc := range []struct {
+		name   string
+		c      *Client
+		header []string
+		want   int
+	}{
+		{"another user from the same address", dave, nil, http.StatusTooManyRequests},
+		{"the same address claiming another", dave, []string{"X-Forwarded-For", "127.0.0.9", "X-Real-IP", "127.0.0.9"}, http.StatusTooManyRequests},
+		{"another address", erin, nil, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.c.Stream(room, tc.header...)
+			if st.Status != tc.want {
+				t.Fatalf("%s's stream: status %d, want %d (problem %+v)", tc.c.User, st.Status, tc.want, st.Problem)
+			}
+			if tc.want == http.StatusTooManyRequests && !strings.Contains(st.Problem.Detail, "from this address") {
+				t.Errorf("refusal: got %q, want the limit from this address", st.Problem.Detail)
+			}
+		})
+	}
+}
+
+// TestNginxStalledSubscriber: behind nginx too, a subscriber that stops
+// reading is cut off by the server while the others keep getting every
+// message at once; when it reads again it gets what nginx still held, then
+// the end of the stream, and a resume by Last-Event-ID loses nothing. The
+// stalled client speaks HTTP/2 with a 64 KiB window per stream, so that
+// nginx can send it little ahead (a browser allows a few MB, which only takes
+// more messages to fill).
+func TestNginxStalledSubscriber(t *testing.T) {
+	// Not parallel: it measures latency.
+	s, px := behindNginx(t, Options{Queue: 4, WriteTimeout: 500 * time.Millisecond, MaxLength: 30000, HistoryLimit: 1000})
+	alice := px.Client(t, s, "alice", "127.0.0.2")
+	bob := px.Client(t, s, "bob", "127.0.0.3")
+	carol := px.Client(t, s, "carol", "127.0.0.4")
+	mallory := px.Client(t, s, "mallory", "127.0.0.6")
+	room := coreRoom(t, alice, bob, carol, mallory)
+	healthy := []*Stream{bob.Stream(room), carol.Stream(room)}
+	stalled := openUnread(t, px.HTTPClient(t, "127.0.0.6", 64<<10), px.URL+"/api/v1/rooms/"+room+"/events", mallory.Token)
+	waitFor(t, 2*time.Second, "three open streams", func() bool { return coreMetric(t, s, "chat_open_streams") == 3 })
+
+	big := strings.Repeat("x", 29000)
+	var sent []api.RoomMessage
+	var slowest time.Duration
+	for coreMetric(t, s, "chat_open_streams") > 2 {
+		if len(sent) == 1000 {
+			t.Fatalf("the stalled stream is still open after %d messages", len(sent))
+		}
+		m := alice.Send(room, fmt.Sprintf("%d %s", len(sent), big))
+		sent = append(sent, m)
+		at := time.Now()
+		for i, st := range healthy {
+			ev := st.NextRoomEvent(2 * time.Second)
+			d := time.Since(at)
+			if ev.ID != strconv.FormatInt(m.Seq, 10) || d > 250*time.Millisecond {
+				t.Fatalf("healthy stream %d, message %d: got id %s after %s, want %d within 250ms", i, len(sent)-1, ev.ID, d, m.Seq)
+			}
+			slowest = max(slowest, d)
+		}
+	}
+	t.Logf("stalled stream dropped after %d messages; slowest healthy delivery through nginx %s", len(sent), slowest)
+	if got := coreMetric(t, s, "chat_slow_subscriber_disconnects_total"); got != 1 {
+		t.Errorf("chat_slow_subscriber_disconnects_total: got %v, want 1", got)
+	}
+
+	// Reading again, the stalled client gets a prefix of what was sent, in
+	// order, then the end of the stream.
+	stalled.start()
+	var got []api.RoomMessage
+	for !stalled.Ended(0) || len(stalled.events) > 0 {
+		select {
+		case ev := <-stalled.events:
+			if ev.Type == "message.created" {
+				got = append(got, coreMessage(t, ev))
+			}
+		case <-stalled.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the stalled stream, read again, has not ended after %d messages", len(got))
+		}
+	}
+	if stalled.err != nil {
+		t.Errorf("the stalled stream ended with %v, want a clean end", stalled.err)
+	}
+	if len(got) >= len(sent) {
+		t.Fatalf("the stalled stream got %d messages of %d: it was not cut off", len(got), len(sent))
+	}
+	last := sent[0].Seq - 1
+	for i, m := range got {
+		if m.ID != sent[i].ID {
+			t.Fatalf("stalled stream, message %d: got seq %d, want %d", i, m.Seq, sent[i].Seq)
+		}
+		last = m.Seq
+	}
+	t.Logf("the stalled stream delivered %d of %d messages, then ended", len(got), len(sent))
+
+	st := mallory.Stream(room, "Last-Event-ID", strconv.FormatInt(last, 10))
+	want := append(sent[len(got):], alice.Send(room, "live"))
+	for i, m := range coreNext(t, st, len(want), 10*time.Second) {
+		if m.ID != want[i].ID {
+			t.Fatalf("resumed after seq %d, message %d: got seq %d, want %d", last, i, m.Seq, want[i].Seq)
+		}
+	}
+}
+
+// openUnread opens a stream and reads nothing of its body until start.
+func openUnread(t *testing.T, hc *http.Client, url, token string) *Stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("open stream: %v", err)
+	}
+	st := &Stream{t: t, Status: resp.StatusCode, Proto: resp.ProtoMajor, Header: resp.Header, events: make(chan Event, 10000),
+		comments: make(chan string, 100), done: make(chan struct{}), cancel: cancel, body: resp.Body}
+	t.Cleanup(st.Close)
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Fatalf("stream: status %d over HTTP/%d, want 200 over HTTP/2", resp.StatusCode, resp.ProtoMajor)
+	}
+	return st
+}
+
+// start reads the stream from now on.
+func (st *Stream) start() { go st.read() }
