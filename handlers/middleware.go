@@ -48,7 +48,7 @@ func requestLog(base *slog.Logger) gin.HandlerFunc {
 		case status >= 500:
 			level = slog.LevelError
 		}
-		log.Log(c.Request.Context(), level, msg, "method", c.Request.Method, "url", MaskURL(c.Request.URL),
+		log.Log(c.Request.Context(), level, msg, "client", c.ClientIP(), "method", c.Request.Method, "url", MaskURL(c.Request.URL),
 			"route", c.FullPath(), "status", status, "duration", time.Since(start), "bytes", c.Writer.Size())
 	}
 }

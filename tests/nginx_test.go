@@ -194,7 +194,7 @@ func TestNginxChat(t *testing.T) {
 // TestNginxClientAddress: behind nginx the server counts streams by the
 // client's address, not nginx's, and a client cannot pick its address with
 // an X-Forwarded-For of its own. Carol and Dave share an address (one
-// office); Erin has another.
+// office); Erin has another. The request log names each client's address.
 func TestNginxClientAddress(t *testing.T) {
 	t.Parallel()
 	s, px := behindNginx(t, Options{Limits: handlers.Limits{StreamsPerIP: 1}})
@@ -226,6 +226,15 @@ func TestNginxClientAddress(t *testing.T) {
 				t.Errorf("refusal: got %q, want the limit from this address", st.Problem.Detail)
 			}
 		})
+	}
+	// The request log names the client, as operators behind a proxy expect.
+	for _, addr := range []string{"127.0.0.2", "127.0.0.4", "127.0.0.5"} {
+		if !strings.Contains(s.Logs.String(), `"client":"`+addr+`"`) {
+			t.Errorf("no request log line with client %s", addr)
+		}
+	}
+	if strings.Contains(s.Logs.String(), `"client":"127.0.0.9"`) {
+		t.Error("a request log line names the address a client claimed in X-Forwarded-For")
 	}
 }
 
