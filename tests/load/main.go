@@ -40,7 +40,9 @@ type options struct {
 	spawn, keep  bool
 	db, redis    string
 	nodes        int
+	nodeCPU      float64
 	streamNodes  []int // indexes into the nodes; nil: all
+	postByRoom   bool
 	publishNodes []int
 	rooms        int
 	streams      int
@@ -72,8 +74,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.db, "db", "", "with -spawn: a PostgreSQL server's postgres:// URL; the run gets a fresh database on it, dropped at the end")
 	fs.StringVar(&o.redis, "redis", "", "with -spawn: a redis:// URL for fan-out between the nodes (CHAT_REDIS_URL), with a channel prefix of the run's own")
 	fs.IntVar(&o.nodes, "nodes", 1, "with -spawn: how many server processes; more than one needs -db and -redis")
+	fs.Float64Var(&o.nodeCPU, "node-cpu", 0, "with -spawn: cores each node may use (a cgroup quota; Linux, as root), to model nodes on machines of their own; 0: no limit")
 	fs.StringVar(&streamNodes, "stream-nodes", "", "indexes of the nodes that carry streams, e.g. 1 or 0,2 (default: all)")
 	fs.StringVar(&publishNodes, "publish-nodes", "", "indexes of the nodes publishers post to (default: all)")
+	fs.BoolVar(&o.postByRoom, "post-by-room", false, "all the publishers of a room post to one of the -publish-nodes, as behind a load balancer that picks the node by room")
 	fs.BoolVar(&o.keep, "keep", false, "with -spawn: keep the temporary directory (database, server logs) and the PostgreSQL database")
 	fs.StringVar(&o.secret, "secret", os.Getenv("CHAT_JWT_SECRET"), "the servers' CHAT_JWT_SECRET, to sign HS256 tokens (not needed with -spawn)")
 	fs.StringVar(&pids, "pid", "", "the servers' process ids, comma-separated in -url's order, for RSS and CPU, when they were not spawned")
@@ -198,7 +202,7 @@ func run(args []string) int {
 	if o.spawn {
 		fmt.Fprintf(os.Stderr, "load: building and starting %s, %s…\n", o.buildPkg, count(o.nodes, "node"))
 		cl, err := spawn.StartCluster(ctx, spawn.Options{Pkg: o.buildPkg, Pprof: o.cpuProfile != "" || o.heapProfile != "",
-			LogLevel: o.serverLog, DB: o.db, Redis: o.redis, Nodes: o.nodes})
+			LogLevel: o.serverLog, DB: o.db, Redis: o.redis, Nodes: o.nodes, CPU: o.nodeCPU})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "load:", err)
 			return 2

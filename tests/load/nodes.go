@@ -49,6 +49,16 @@ func (g *generator) spread(nodes []*node, i int) *node {
 	return nodes[(i/g.o.rooms+i%g.o.rooms)%len(nodes)]
 }
 
+// publisherNode is the node the j-th publisher posts to: spread over the
+// -publish-nodes, or with -post-by-room the one node of its room (room r's
+// is node r mod n).
+func (g *generator) publisherNode(j int) *node {
+	if g.o.postByRoom {
+		return g.publishNodes[(j%g.o.rooms)%len(g.publishNodes)]
+	}
+	return g.spread(g.publishNodes, j)
+}
+
 func (n *node) rss(field string) int64 { return spawn.ProcStatus(n.pid, field) }
 
 // serverCPU is each node's CPU seconds so far (-1 where unknown).

@@ -72,7 +72,7 @@ func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
 			if err != nil {
 				return err
 			}
-			p := &publisher{id: j, room: rm, node: g.spread(g.publishNodes, j), user: g.user("p", j), token: tok}
+			p := &publisher{id: j, room: rm, node: g.publisherNode(j), user: g.user("p", j), token: tok}
 			rm.pubs, g.pubs = append(rm.pubs, p), append(g.pubs, p)
 		}
 	}

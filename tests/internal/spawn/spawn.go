@@ -40,6 +40,10 @@ type Options struct {
 	Nodes int
 	// Env adds settings after the defaults (which it may override).
 	Env []string
+	// CPU, when above 0, is how many cores each node may use (a cgroup
+	// quota of its own; Linux, as root): nodes on machines of their own,
+	// modelled on one shared machine.
+	CPU float64
 }
 
 // Cluster is the started nodes and what they share.
@@ -63,7 +67,8 @@ type Server struct {
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when the process has exited, with waitErr set
 	waitErr  error
-	owner    *Cluster // set by Start: Stop then releases the directory and database
+	owner    *Cluster  // set by Start: Stop then releases the directory and database
+	cpu      *cpuGroup // with Options.CPU
 }
 
 // Start builds and starts one server (Options.Nodes is ignored) and returns
@@ -177,6 +182,15 @@ func (s *Server) start(bin string, env []string, o Options) error {
 	}
 	defer logf.Close() // the child has its own descriptor
 	cmd := exec.Command(bin)
+	if o.CPU > 0 {
+		g, err := newCPUGroup("resonate-chat-"+randomHex(4), o.CPU)
+		if err != nil {
+			return err
+		}
+		s.cpu = g
+		name, args := g.wrap(bin)
+		cmd = exec.Command(name, args...)
+	}
 	cmd.Stdout, cmd.Stderr, cmd.Env = logf, logf, append(env, o.Env...)
 	if err := cmd.Start(); err != nil {
 		return err
@@ -256,6 +270,9 @@ func (s *Server) halt() {
 	case <-time.After(30 * time.Second):
 		_ = s.cmd.Process.Kill()
 		<-s.exited
+	}
+	if s.cpu != nil {
+		s.cpu.remove()
 	}
 }
 
