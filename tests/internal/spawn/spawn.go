@@ -141,7 +141,14 @@ func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
 			s := &Server{Secret: c.Secret, DB: c.DB, Dir: dir, exited: make(chan struct{}),
 				LogPath: filepath.Join(dir, "server"+NodeSuffix(i, o.Nodes)+".log")}
 			c.Nodes[i] = s
-			errs[i] = s.start(bin, env, o)
+			// A free address may be taken by another process (or node)
+			// before the server binds it: try again on another.
+			for try := 0; try < 3; try++ {
+				if errs[i] = s.start(bin, env, o); errs[i] == nil || !strings.Contains(Tail(s.LogPath), "address already in use") {
+					break
+				}
+				s.exited = make(chan struct{})
+			}
 		})
 	}
 	wg.Wait()
