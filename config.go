@@ -66,6 +66,8 @@ type config struct {
 	// TLS, set by CHAT_TLS_CERT and CHAT_TLS_KEY, serves HTTPS and HTTP/2
 	// on the public listener; nil serves plain HTTP/1.1.
 	TLS *tls.Config
+	// Certificate is what TLS serves, reloaded when its files change.
+	Certificate *certificate
 	// StreamTransport forces net/http's response for every stream when it
 	// is stream.Standard.
 	StreamTransport stream.Transport

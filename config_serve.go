@@ -5,6 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"sync"
+	"time"
 
 	"github.com/resonate/resonate-chat/handlers/stream"
 )
@@ -39,10 +42,70 @@ func (s *serveSettings) apply(c *config, check func(error)) {
 		check(errors.New("CHAT_TLS_CERT and CHAT_TLS_KEY go together"))
 		return
 	}
-	pair, err := tls.LoadX509KeyPair(s.cert, s.key)
+	cert, err := loadCertificate(s.cert, s.key)
 	if err != nil {
 		check(fmt.Errorf("CHAT_TLS_CERT and CHAT_TLS_KEY: %w", err))
 		return
 	}
-	c.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	c.Certificate = cert
+	c.TLS = &tls.Config{GetCertificate: cert.get, MinVersion: tls.VersionTLS12}
+}
+
+// certCheck is how often a handshake looks at the certificate's files: a
+// renewal is served within a minute, and a stat per minute costs nothing.
+const certCheck = time.Minute
+
+// certificate serves the pair from CHAT_TLS_CERT and CHAT_TLS_KEY, and loads
+// it again when either file changes: a renewed certificate (certbot,
+// cert-manager) is served without a restart. A pair that does not load (a
+// renewal half written) keeps the one served, and is tried again at the
+// next check; failed says why, for the log.
+type certificate struct {
+	certFile, keyFile string
+	failed            func(error)
+	mu                sync.Mutex
+	pair              *tls.Certificate
+	stamp             time.Time // the files' newest modification time when pair was loaded
+	checked           time.Time
+}
+
+func loadCertificate(certFile, keyFile string) (*certificate, error) {
+	c := &certificate{certFile: certFile, keyFile: keyFile, failed: func(error) {}}
+	stamp := c.newest()
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	c.pair, c.stamp, c.checked = &pair, stamp, time.Now()
+	return c, nil
+}
+
+// get is tls.Config.GetCertificate.
+func (c *certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.checked) < certCheck {
+		return c.pair, nil
+	}
+	c.checked = time.Now()
+	if stamp := c.newest(); stamp.After(c.stamp) {
+		pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+		if err != nil {
+			c.failed(fmt.Errorf("CHAT_TLS_CERT and CHAT_TLS_KEY changed but do not load; serving the previous certificate: %w", err))
+			return c.pair, nil
+		}
+		c.pair, c.stamp = &pair, stamp
+	}
+	return c.pair, nil
+}
+
+// newest is the later modification time of the two files.
+func (c *certificate) newest() time.Time {
+	var t time.Time
+	for _, f := range []string{c.certFile, c.keyFile} {
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(t) {
+			t = fi.ModTime()
+		}
+	}
+	return t
 }

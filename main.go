@@ -122,6 +122,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	public := baseURL(ln.Addr())
 	if cfg.TLS != nil {
+		cfg.Certificate.failed = func(err error) { log.Error("tls certificate", "err", err) }
 		public = "https" + strings.TrimPrefix(public, "http")
 		go func() { served <- hs.ServeTLS(ln, "", "") }()
 	} else {
