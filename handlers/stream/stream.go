@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,7 +119,9 @@ type Streams struct {
 	d       Deps
 	gate    *gate
 	hangups *hangups
-	quit    chan struct{}
+	// quit is closed once, by Stop, to end every stream.
+	quit     chan struct{}
+	quitOnce sync.Once
 }
 
 // New returns the server's streams, with defaults for unset options.
@@ -147,11 +150,7 @@ func New(d Deps) *Streams {
 // http.Server.Shutdown starts: streams never end by themselves.
 func (s *Streams) Stop() {
 	s.gate.stop()
-	select {
-	case <-s.quit:
-	default:
-		close(s.quit)
-	}
+	s.quitOnce.Do(func() { close(s.quit) })
 }
 
 // Wait waits, after Stop, until every stream has closed, or ctx ends. It

@@ -19,12 +19,16 @@ type transport interface {
 }
 
 // connect answers 200 with the stream's headers on the transport that suits
-// r: the connection taken over where the hang-up watcher can see it, net/http's
-// response everywhere else.
+// r: the connection taken over where that is safe (plain HTTP/1.1 on a system
+// with the hang-up watcher), net/http's response everywhere else.
 func (s *Streams) connect(w http.ResponseWriter, r *http.Request) (transport, error) {
 	timeout := s.d.Options.WriteTimeout
 	if s.d.Options.Transport != Standard && canWatch && r.ProtoMajor == 1 && r.TLS == nil {
-		return s.takeOver(w, timeout)
+		// A writer that cannot be taken over (a wrapper that hides it)
+		// gets the standard transport.
+		if out, err := s.takeOver(w, timeout); !errors.Is(err, http.ErrNotSupported) {
+			return out, err
+		}
 	}
 	h := w.Header()
 	setHeaders(h)
