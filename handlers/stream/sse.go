@@ -30,7 +30,6 @@ type sse struct {
 	m        *Metrics
 	log      *slog.Logger
 	started  time.Time
-	err      error // the first failed write's
 	buf      *[]byte
 	// lastFlush, interval and the rate window pace flushes in a busy room
 	// (see FlushInterval).
@@ -61,9 +60,7 @@ func (s *sse) flush() error {
 	b := *s.buf
 	var err error
 	if len(b) > 0 {
-		if err = s.out.write(b); err != nil && s.err == nil {
-			s.err = err
-		}
+		err = s.out.write(b)
 		s.lastFlush = time.Now()
 	}
 	if cap(b) <= flushAt {
