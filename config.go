@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -61,6 +63,14 @@ type config struct {
 	// Dev serves POST /dev/token, which signs tokens for anyone: for the demo
 	// page on a laptop, never on a reachable server.
 	Dev bool
+	// TLS, set by CHAT_TLS_CERT and CHAT_TLS_KEY, serves HTTPS and HTTP/2
+	// on the public listener; nil serves plain HTTP/1.1.
+	TLS *tls.Config
+	// Certificate is what TLS serves, reloaded when its files change.
+	Certificate *certificate
+	// StreamTransport forces net/http's response for every stream when it
+	// is stream.Standard.
+	StreamTransport stream.Transport
 	// Limits, Exposure and InternalAddr: see config_limits.go.
 	Limits       handlers.Limits
 	Exposure     handlers.Exposure
@@ -95,7 +105,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&liveKitSync, "livekit-sync-participants", env("CHAT_LIVEKIT_SYNC_PARTICIPANTS", "false"), "join and remove chat participants as they join and leave the LiveKit room (CHAT_LIVEKIT_SYNC_PARTICIPANTS)")
 	fs.StringVar(&historyLimit, "history-limit", env("CHAT_HISTORY_LIMIT", strconv.Itoa(defaultHistoryLimit)), "messages kept per room (CHAT_HISTORY_LIMIT)")
 	fs.StringVar(&maxLength, "max-message-length", env("CHAT_MAX_MESSAGE_LENGTH", strconv.Itoa(defaultMaxLength)), "content limit in code points (CHAT_MAX_MESSAGE_LENGTH)")
-	fs.StringVar(&heartbeat, "heartbeat", env("CHAT_HEARTBEAT", handlers.DefaultHeartbeat.String()), "keep-alive interval of streams (CHAT_HEARTBEAT)")
+	fs.StringVar(&heartbeat, "heartbeat", env("CHAT_HEARTBEAT", stream.DefaultHeartbeat.String()), "keep-alive interval of streams (CHAT_HEARTBEAT)")
 	fs.StringVar(&sendRate, "send-rate", env("CHAT_SEND_RATE", defaultSendRate), "per-user flood limit per room, N/duration or off (CHAT_SEND_RATE)")
 	fs.StringVar(&logLevel, "log-level", env("CHAT_LOG_LEVEL", "info"), "debug, info, warn or error (CHAT_LOG_LEVEL)")
 	fs.StringVar(&c.SQLiteSync, "sqlite-sync", env("CHAT_SQLITE_SYNC", "normal"), "SQLite synchronous: normal (survives a crash) or full (survives power loss) (CHAT_SQLITE_SYNC)")
@@ -103,6 +113,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.Dev, "dev", dev, "development mode: POST /dev/token signs tokens for anyone; listens on "+defaultDevAddr+" unless -addr or CHAT_ADDR says otherwise (CHAT_DEV=true)")
 	var limits limitSettings
 	limits.register(fs, env, &c)
+	var serving serveSettings
+	serving.register(fs, env)
 	fs.StringVar(&shutdown, "shutdown-timeout", env("CHAT_SHUTDOWN_TIMEOUT", defaultShutdown.String()), "how long SIGTERM waits for requests (CHAT_SHUTDOWN_TIMEOUT)")
 	// Secrets come from the environment only: a flag would show in ps.
 	c.JWTSecret = os.Getenv("CHAT_JWT_SECRET")
@@ -155,6 +167,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	devAddr(&c, fs)
 	check(c.checkIdentity(liveKitSync))
 	limits.apply(&c, check)
+	serving.apply(&c, check)
 	return &c, errors.Join(errs...)
 }
 

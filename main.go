@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -98,7 +100,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate,
 			Observer: metrics})
 	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier(ctx, cfg, secret, log),
-		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, Stream: handlers.StreamOptions{Heartbeat: cfg.Heartbeat},
+		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, Stream: stream.Options{Heartbeat: cfg.Heartbeat, Transport: cfg.StreamTransport},
 		LiveKit:   handlers.LiveKitConfig{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},
 		DevSigner: devSigner(cfg, secret), Limits: cfg.Limits, Exposure: cfg.Exposure})
 
@@ -107,8 +109,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	// No WriteTimeout: streams live long and set a deadline per write.
+	// With TLSConfig, ServeTLS offers HTTP/2 as well, where a browser's
+	// streams share one connection instead of six at most.
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		TLSConfig: cfg.TLS, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	hs.RegisterOnShutdown(srv.StopStreams)
 	served := make(chan error, 2)
 	internal, internalURL, err := serveInternal(cfg, srv, log, served)
@@ -116,8 +120,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	go func() { served <- hs.Serve(ln) }()
 	public := baseURL(ln.Addr())
+	if cfg.TLS != nil {
+		cfg.Certificate.failed = func(err error) { log.Error("tls certificate", "err", err) }
+		public = "https" + strings.TrimPrefix(public, "http")
+		go func() { served <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- hs.Serve(ln) }()
+	}
 	swaggerUI := "off (CHAT_SWAGGER)"
 	switch {
 	case cfg.Exposure.NoSwagger:

@@ -47,6 +47,10 @@ func TestBadConfigurationExitsWithTwo(t *testing.T) {
 		{"postgres without a secret", nil, map[string]string{"CHAT_DB": "postgres://x@127.0.0.1/db"}, "CHAT_JWT_SECRET is required"},
 		{"stray argument", []string{"serve"}, nil, "unexpected argument"},
 		{"blank redis prefix", []string{"-redis-prefix", "two words"}, nil, "CHAT_REDIS_PREFIX"},
+		{"certificate without a key", []string{"-tls-cert", "cert.pem"}, nil, "CHAT_TLS_CERT and CHAT_TLS_KEY go together"},
+		{"key without a certificate", nil, map[string]string{"CHAT_TLS_KEY": "key.pem"}, "CHAT_TLS_CERT and CHAT_TLS_KEY go together"},
+		{"certificate that does not load", nil, map[string]string{"CHAT_TLS_CERT": "missing.pem", "CHAT_TLS_KEY": "missing.pem"}, "CHAT_TLS_CERT and CHAT_TLS_KEY: open missing.pem"},
+		{"unknown stream transport", []string{"-stream-transport", "fast"}, nil, "CHAT_STREAM_TRANSPORT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,8 +20,8 @@ type Limits struct {
 	// StreamsPerIP bounds the open streams from one client address (an IPv6
 	// client counts by its /64, which one subscriber usually holds whole).
 	StreamsPerIP int
-	// StreamsTotal bounds the node's open streams: each costs a socket, two
-	// goroutines and a queue, and past some number the node had better refuse
+	// StreamsTotal bounds the node's open streams: each costs a socket, a
+	// goroutine and a queue, and past some number the node had better refuse
 	// than slow everyone down.
 	StreamsTotal int
 	// AuthFailures is how many refused tokens that cost a call to an identity
@@ -39,11 +39,6 @@ type Limits struct {
 	TrustedProxies []string
 }
 
-// streamLimitRetry is the Retry-After of a refused stream: the streams that
-// hold the slot end when their user leaves, which a client cannot know, and a
-// reconnect storm every second would be worse than a ten-second pause.
-const streamLimitRetry = 10 * time.Second
-
 // clientKey is the address a limit counts by: the IP gin found (see
 // TrustedProxies), an IPv6 one cut to its /64.
 func clientKey(c *gin.Context) string {
@@ -56,59 +51,6 @@ func clientKey(c *gin.Context) string {
 		return p.String()
 	}
 	return a.String()
-}
-
-// streamGate counts open streams by user, by client address and in total.
-type streamGate struct {
-	limits Limits
-	mu     sync.Mutex
-	total  int
-	byUser map[string]int
-	byIP   map[string]int
-}
-
-func newStreamGate(l Limits) *streamGate {
-	return &streamGate{limits: l, byUser: map[string]int{}, byIP: map[string]int{}}
-}
-
-// enter takes a stream slot for user from ip, or says which limit is reached.
-// leave gives the slot back; call it exactly once.
-func (g *streamGate) enter(user, ip string) (leave func(), err error) {
-	if g == nil {
-		return func() {}, nil
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	refuse := func(what string, n int) (func(), error) {
-		return nil, &models.Restriction{RetryAfter: streamLimitRetry,
-			Err: models.WithDetail(models.ErrRateLimited, "too many open streams %s (the limit is %d); close one or retry later", what, n)}
-	}
-	l := g.limits
-	switch {
-	case l.StreamsTotal > 0 && g.total >= l.StreamsTotal:
-		return refuse("on this server", l.StreamsTotal)
-	case l.StreamsPerUser > 0 && g.byUser[user] >= l.StreamsPerUser:
-		return refuse("for this user", l.StreamsPerUser)
-	case l.StreamsPerIP > 0 && g.byIP[ip] >= l.StreamsPerIP:
-		return refuse("from this address", l.StreamsPerIP)
-	}
-	g.total++
-	g.byUser[user]++
-	g.byIP[ip]++
-	var once sync.Once
-	return func() { once.Do(func() { g.leave(user, ip) }) }, nil
-}
-
-func (g *streamGate) leave(user, ip string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.total--
-	if g.byUser[user]--; g.byUser[user] <= 0 {
-		delete(g.byUser, user)
-	}
-	if g.byIP[ip]--; g.byIP[ip] <= 0 {
-		delete(g.byIP, ip)
-	}
 }
 
 // authGuard is a token bucket per client address for refused tokens that

@@ -59,44 +59,6 @@ func TestAuthGuardBucket(t *testing.T) {
 	}
 }
 
-func TestStreamGate(t *testing.T) {
-	t.Parallel()
-	g := newStreamGate(Limits{StreamsPerUser: 2, StreamsPerIP: 3, StreamsTotal: 4})
-	enter := func(user, ip string) (func(), error) { return g.enter(user, ip) }
-	l1, err1 := enter("a", "ip1")
-	_, err2 := enter("a", "ip1")
-	_, err3 := enter("a", "ip2")
-	if err1 != nil || err2 != nil || !errors.Is(err3, models.ErrRateLimited) {
-		t.Fatalf("per user: %v %v %v", err1, err2, err3)
-	}
-	var r *models.Restriction
-	if !errors.As(err3, &r) || r.RetryAfter != streamLimitRetry {
-		t.Fatalf("refusal %v: want a Restriction with Retry-After %s", err3, streamLimitRetry)
-	}
-	_, err4 := enter("b", "ip1")
-	_, err5 := enter("c", "ip1")
-	if err4 != nil || !errors.Is(err5, models.ErrRateLimited) {
-		t.Fatalf("per address: %v %v", err4, err5)
-	}
-	_, err6 := enter("d", "ip3")
-	_, err7 := enter("e", "ip4")
-	if err6 != nil || !errors.Is(err7, models.ErrRateLimited) {
-		t.Fatalf("total: %v %v", err6, err7)
-	}
-	l1()
-	l1() // leaving twice gives back one slot
-	if g.total != 3 || g.byUser["a"] != 1 || g.byIP["ip1"] != 2 {
-		t.Fatalf("after leaving: total %d, a %d, ip1 %d; want 3, 1, 2", g.total, g.byUser["a"], g.byIP["ip1"])
-	}
-	if _, err := enter("e", "ip4"); err != nil {
-		t.Fatalf("a freed slot: %v", err)
-	}
-	var open *streamGate
-	if leave, err := open.enter("x", "y"); err != nil || leave == nil {
-		t.Fatal("a nil gate refuses")
-	}
-}
-
 func TestClientKey(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ remote, want string }{

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/resonate/resonate-chat/broadcast"
+	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -61,16 +62,7 @@ func (s EventSource) After(ctx context.Context, room string, after int64, limit 
 	}
 	out := make([]*broadcast.Event, len(r.Events))
 	for i := range r.Events {
-		out[i] = frameRow(&r.Events[i])
+		out[i] = stream.Frame(&r.Events[i])
 	}
 	return out, nil
-}
-
-// frameRow frames a logged event.
-func frameRow(row *models.EventRow) *broadcast.Event {
-	ev := &broadcast.Event{Room: row.RoomID, Seq: row.Seq, Type: row.Type, Frame: broadcast.Frame(row.Seq, row.Type, []byte(row.Data))}
-	if row.TargetID != nil {
-		ev.Target = *row.TargetID
-	}
-	return ev
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -19,40 +18,8 @@ import (
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	_ "github.com/resonate/resonate-chat/docs" // the generated OpenAPI spec
+	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
-)
-
-// StreamOptions shape every SSE stream.
-type StreamOptions struct {
-	// Heartbeat is the interval of ": ping" comments on idle streams.
-	Heartbeat time.Duration
-	// Retry is the reconnection delay the stream opens with.
-	Retry time.Duration
-	// WriteTimeout bounds each write to a stream: a reader that stops
-	// reading is cut off after it.
-	WriteTimeout time.Duration
-	// FlushInterval paces each stream's writes in a busy room, one with at
-	// least one event per interval over the last second: there, the first
-	// event after a quiet spell is written at once, the ones that follow
-	// within the interval together at its end. In other rooms every event
-	// is written at once. Negative turns pacing off.
-	FlushInterval time.Duration
-}
-
-// Defaults of StreamOptions.
-const (
-	DefaultHeartbeat = 15 * time.Second
-	// DefaultRetry is quick enough that a dropped stream resumes before a
-	// user notices, slow enough not to storm a restarting server.
-	DefaultRetry = 2 * time.Second
-	// DefaultWriteTimeout: a healthy client drains a frame in milliseconds;
-	// ten seconds covers a mobile network's stall.
-	DefaultWriteTimeout = 10 * time.Second
-	// DefaultFlushInterval adds at most 15 ms to an event in a room busier
-	// than ~67 events a second, and in return writes a batch of them with
-	// one system call instead of one each: writes are most of a busy
-	// room's cost.
-	DefaultFlushInterval = 15 * time.Millisecond
 )
 
 // Deps are what the server is built from.
@@ -64,7 +31,7 @@ type Deps struct {
 	Tickets     *Tickets
 	Metrics     *Metrics
 	Log         *slog.Logger
-	Stream      StreamOptions
+	Stream      stream.Options
 	// LiveKit enables POST /webhooks/livekit when its key and secret are set.
 	LiveKit LiveKitConfig
 	// DevSigner, set only by --dev, enables POST /dev/token, which signs a
@@ -81,48 +48,29 @@ type Deps struct {
 // Server is the HTTP handler of resonate-chat.
 type Server struct {
 	http.Handler
-	quit     chan struct{}
-	quitOnce sync.Once
-	streams  sync.WaitGroup
+	streams *stream.Streams
 	// Internal serves the operational routes when Deps.Exposure.Internal is
 	// set, for a listener of its own; nil otherwise.
 	Internal http.Handler
 }
 
 // StopStreams ends every open stream (with a short retry, so clients move on)
-// and refuses no new request: call it when http.Server.Shutdown starts, which
+// and refuses new ones: call it when http.Server.Shutdown starts, which
 // otherwise waits for streams that never end.
-func (s *Server) StopStreams() { s.quitOnce.Do(func() { close(s.quit) }) }
+func (s *Server) StopStreams() { s.streams.Stop() }
 
-// WaitStreams waits until every stream has ended, or ctx ends. Streams run on
-// connections net/http has handed over, so http.Server.Shutdown does not wait
-// for them: call this after it, with what is left of the budget.
-func (s *Server) WaitStreams(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.streams.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// WaitStreams waits, after StopStreams, until every stream has ended, or ctx
+// ends. It knows the streams of every transport, those on connections
+// net/http has handed over as well: call it after http.Server.Shutdown, with
+// what is left of the budget.
+func (s *Server) WaitStreams(ctx context.Context) error { return s.streams.Wait(ctx) }
 
 // New builds the router.
 func New(d Deps) *Server {
-	if d.Stream.Heartbeat <= 0 {
-		d.Stream.Heartbeat = DefaultHeartbeat
-	}
-	if d.Stream.Retry <= 0 {
-		d.Stream.Retry = DefaultRetry
-	}
-	if d.Stream.WriteTimeout <= 0 {
-		d.Stream.WriteTimeout = DefaultWriteTimeout
-	}
-	if d.Stream.FlushInterval == 0 {
-		d.Stream.FlushInterval = DefaultFlushInterval
-	}
-	srv := &Server{quit: make(chan struct{})}
+	l := d.Limits
+	srv := &Server{streams: stream.New(stream.Deps{Chat: d.Chat, Log: d.Store, Hub: d.Broadcaster, Options: d.Stream,
+		Metrics: stream.Metrics{Open: d.Metrics.OpenStreams, Delivered: d.Metrics.Delivered, SlowDrops: d.Metrics.SlowDrops},
+		Limits:  stream.Limits{PerUser: l.StreamsPerUser, PerClient: l.StreamsPerIP, Total: l.StreamsTotal}})}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -161,8 +109,7 @@ func New(d Deps) *Server {
 	rooms := roomHandlers{chat: d.Chat}
 	msgs := messageHandlers{chat: d.Chat}
 	mod := moderationHandlers{chat: d.Chat}
-	st := &streamHandlers{chat: d.Chat, log: d.Store, hub: d.Broadcaster, tickets: d.Tickets, m: d.Metrics, opts: d.Stream, quit: srv.quit, hangups: newHangups(), streams: &srv.streams,
-		gate: newStreamGate(d.Limits)}
+	st := &streamHandlers{chat: d.Chat, tickets: d.Tickets, streams: srv.streams}
 
 	v1 := r.Group("/api/v1", authenticate(d.Verifier, d.Tickets, newAuthGuard(d.Limits.AuthFailures, nil)))
 	v1.POST("/rooms", rooms.createRoom)

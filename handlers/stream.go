@@ -2,18 +2,14 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
-	"sync"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/resonate/resonate-chat/api"
-	"github.com/resonate/resonate-chat/broadcast"
+	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -22,42 +18,17 @@ const (
 	ticketRoute = "/api/v1/rooms/:room/stream-ticket"
 )
 
-// replayBatch is how many logged events one read of a replay takes: a whole
-// room's retained history in a few reads, without holding a big slice.
-const replayBatch = 256
-
-// shutdownRetry is the reconnection delay streams get when the server stops,
-// so clients move to another node at once.
-const shutdownRetry = 250 * time.Millisecond
-
-// closeGrace is how long a stream whose room closed while it was opening waits
-// for the room.closed event: it is published right after its commit, which
-// the replay has already seen, so a second is ample.
-const closeGrace = time.Second
-
-// streamService is what the stream handlers need of the use cases.
+// streamService is what the ticket handler needs of the use cases.
 type streamService interface {
 	OpenStream(ctx context.Context, a models.Actor, room string) (int64, error)
 }
 
-// eventLog is the stream's view of the event log, for replays.
-type eventLog interface {
-	EventsAfter(ctx context.Context, room string, after int64, limit int) (*models.Replay, error)
-}
-
+// streamHandlers issue stream tickets and hand stream requests to the
+// stream package, which serves them.
 type streamHandlers struct {
 	chat    streamService
-	log     eventLog
-	hub     broadcast.Broadcaster
 	tickets *Tickets
-	m       *Metrics
-	opts    StreamOptions
-	quit    <-chan struct{}
-	gate    *streamGate
-	hangups *hangups
-	// streams counts the open streams, which net/http no longer tracks once
-	// it has handed their connections over.
-	streams *sync.WaitGroup
+	streams *stream.Streams
 }
 
 // streamTicket godoc
@@ -112,129 +83,17 @@ func (h *streamHandlers) ticket(c *gin.Context) {
 //	@Security		Bearer
 //	@Router			/rooms/{room}/events [get]
 func (h *streamHandlers) stream(c *gin.Context) {
-	ctx, room, id := c.Request.Context(), c.Param("room"), identity(c)
 	resume, err := resumePoint(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	leave, err := h.gate.enter(id.Actor.UserID, clientKey(c))
-	if err != nil {
+	id := identity(c)
+	req := stream.Request{Room: c.Param("room"), Actor: id.Actor, Expires: id.Expires, Resume: resume, Client: clientKey(c), Log: logger(c)}
+	if err := h.streams.Serve(c.Writer, c.Request, req); err != nil {
 		fail(c, err)
-		return
 	}
-	authHead, err := h.chat.OpenStream(ctx, id.Actor, room)
-	if err != nil {
-		leave()
-		fail(c, err)
-		return
-	}
-	sub, err := h.hub.Subscribe(ctx, room)
-	if err != nil {
-		leave()
-		fail(c, err)
-		return
-	}
-	conn, err := takeOver(c, h.opts.WriteTimeout)
-	if err != nil {
-		sub.Close()
-		leave()
-		if !errors.Is(err, errGoneAtOpen) { // nothing to answer on a connection already taken over
-			fail(c, err)
-		}
-		return
-	}
-	s := &sse{conn: conn, timeout: h.opts.WriteTimeout, room: room, user: id.Actor.UserID, admin: id.Actor.Admin, authHead: authHead, m: h.m,
-		log: logger(c), interval: h.opts.FlushInterval}
-	gone, unwatch := h.hangups.watch(conn)
-	h.m.OpenStreams.Inc()
-	h.streams.Add(1)
-	started := time.Now()
-	end := func(why streamEnd) {
-		sub.Close()
-		unwatch()
-		_ = conn.Close()
-		leave()
-		h.m.OpenStreams.Dec()
-		// A dropped subscriber often ends on its write deadline rather than
-		// on Done (it is stuck writing), so count the drop on every end.
-		if errors.Is(sub.Err(), broadcast.ErrSlow) {
-			h.m.SlowDrops.Inc()
-			why = endDropped
-		}
-		s.log.Info("stream ended", "room", room, "reason", string(why), "duration", time.Since(started), "last_seq", s.last)
-		h.streams.Done()
-	}
-	if s.write(broadcast.Retry(h.opts.Retry.Milliseconds())) != nil {
-		end(endWrite)
-		return
-	}
-	l := &loop{sub: sub, quit: h.quit, hangup: gone, heartbeat: h.opts.Heartbeat}
-	if !id.Expires.IsZero() {
-		l.deadlines.expiry = id.Expires
-	}
-	ended, err := s.replay(ctx, h.log, resume)
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-		// The room closed while the stream was opening. Its room.closed is
-		// on the subscription unless it was published before the
-		// subscription began: pass it on if it comes, and end either way.
-		l.deadlines.closing = time.Now().Add(closeGrace)
-	case err != nil:
-		s.log.Info("stream replay ended", "room", room, "err", err)
-		end(endWrite)
-		return
-	case ended:
-		end(endRoom)
-		return
-	}
-	// The request is over for net/http and gin; the stream goes on in a
-	// goroutine of its own, which starts with a small stack.
-	go func() {
-		why := endWrite
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("stream panicked", "room", room, "panic", r)
-			}
-			end(why)
-		}()
-		why = s.run(l)
-	}()
 }
-
-// takeOver takes the stream's connection from net/http and writes the
-// response head on it: the stream then needs neither net/http's per
-// connection reader goroutine nor its buffers. The head carries the headers
-// the middleware set; the body is the rest of the connection.
-func takeOver(c *gin.Context, timeout time.Duration) (net.Conn, error) {
-	if c.Request.ProtoMajor != 1 {
-		return nil, models.WithDetail(models.ErrInvalid, "streams need HTTP/1.1")
-	}
-	conn, rw, err := http.NewResponseController(c.Writer).Hijack()
-	if err != nil {
-		return nil, err
-	}
-	hd := c.Writer.Header().Clone()
-	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "no-cache, no-store") // no-cache for proxies that know SSE, no-store as every authenticated answer
-	hd.Set("X-Accel-Buffering", "no")
-	hd.Set("Connection", "close") // the body ends with the connection
-	hd.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	w := rw.Writer
-	_, _ = w.WriteString("HTTP/1.1 200 OK\r\n")
-	_ = hd.Write(w)
-	_, _ = w.WriteString("\r\n")
-	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-	if err := w.Flush(); err != nil {
-		conn.Close()
-		return nil, errGoneAtOpen
-	}
-	return conn, nil
-}
-
-// errGoneAtOpen is a client that went away before the response head reached
-// it.
-var errGoneAtOpen = errors.New("client gone before the stream opened")
 
 // resumePoint reads Last-Event-ID, or else ?last_event_id=; nil for none.
 func resumePoint(c *gin.Context) (*int64, error) {

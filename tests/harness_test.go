@@ -26,6 +26,7 @@ import (
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -50,6 +51,16 @@ type Options struct {
 	Limits handlers.Limits
 	// TicketTTL replaces the stream tickets' 60 s life; 0 keeps it.
 	TicketTTL time.Duration
+}
+
+// streamTransport is the transport of every test server's streams and of
+// every server process: CHAT_TEST_STREAM_TRANSPORT=standard forces net/http's
+// response, so that .ci/run can run the stream tests on both transports.
+func streamTransport() stream.Transport {
+	if os.Getenv("CHAT_TEST_STREAM_TRANSPORT") == string(stream.Standard) {
+		return stream.Standard
+	}
+	return stream.Auto
 }
 
 // Server is a running test server.
@@ -146,7 +157,7 @@ func (s *Server) start(t testing.TB, o Options) {
 	verifier := handlers.NewChain(append([]handlers.Verifier{handlers.NewHS256(s.Secret)}, o.Verifiers...)...)
 	deps := handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier,
 		Tickets: handlers.NewTickets(s.Secret).WithTTL(o.TicketTTL), Metrics: metrics, Log: log,
-		Stream: handlers.StreamOptions{Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout}, LiveKit: o.LiveKit, Limits: o.Limits}
+		Stream: stream.Options{Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout, Transport: streamTransport()}, LiveKit: o.LiveKit, Limits: o.Limits}
 	if o.Dev {
 		deps.DevSigner = handlers.NewHS256(s.Secret)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/stream"
 )
 
 // behindNginx starts a server configured as the README says to run it behind
@@ -63,22 +64,22 @@ func TestNginxRecipeIsTheReadmes(t *testing.T) {
 	if !strings.Contains(nginxSection(t), "\n```nginx\n"+string(recipe)+"```\n") {
 		t.Errorf("README.md's nginx section does not show %s exactly, in a ```nginx block: copy the file there", nginxRecipe)
 	}
-	_, stream, ok := strings.Cut(string(recipe), "location ~ ^/api/v1/rooms/[^/]+/events$ {")
+	_, loc, ok := strings.Cut(string(recipe), "location ~ ^/api/v1/rooms/[^/]+/events$ {")
 	if !ok {
 		t.Fatalf("%s has no location for the event stream", nginxRecipe)
 	}
-	stream, _, _ = strings.Cut(stream, "}")
+	loc, _, _ = strings.Cut(loc, "}")
 	for _, want := range []string{"proxy_buffering off;", "proxy_pass http://resonate_chat;"} {
-		if !strings.Contains(stream, want) {
+		if !strings.Contains(loc, want) {
 			t.Errorf("the stream location lacks %q", want)
 		}
 	}
-	m := regexp.MustCompile(`proxy_read_timeout (\d+)s;`).FindStringSubmatch(stream)
+	m := regexp.MustCompile(`proxy_read_timeout (\d+)s;`).FindStringSubmatch(loc)
 	if m == nil {
 		t.Fatal("the stream location sets no proxy_read_timeout in seconds")
 	}
-	if n, _ := strconv.Atoi(m[1]); time.Duration(n)*time.Second < 2*handlers.DefaultHeartbeat {
-		t.Errorf("proxy_read_timeout %ss: want at least two heartbeats (%s)", m[1], 2*handlers.DefaultHeartbeat)
+	if n, _ := strconv.Atoi(m[1]); time.Duration(n)*time.Second < 2*stream.DefaultHeartbeat {
+		t.Errorf("proxy_read_timeout %ss: want at least two heartbeats (%s)", m[1], 2*stream.DefaultHeartbeat)
 	}
 }
 

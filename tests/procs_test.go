@@ -207,7 +207,7 @@ func (c *Cluster) start(name string) (*Node, error) {
 	}
 	env = append(env, "CHAT_ADDR=127.0.0.1:0", "CHAT_DB="+c.DB, "CHAT_REDIS_URL="+c.Redis,
 		"CHAT_JWT_SECRET="+string(c.Secret), "CHAT_SEND_RATE=off", "CHAT_HISTORY_LIMIT=100000",
-		"CHAT_SHUTDOWN_TIMEOUT=2s", "CHAT_LOG_LEVEL=info", "GORACE=halt_on_error=0 exitcode=66")
+		"CHAT_SHUTDOWN_TIMEOUT=2s", "CHAT_LOG_LEVEL=info", "CHAT_STREAM_TRANSPORT="+string(streamTransport()), "GORACE=halt_on_error=0 exitcode=66")
 	env = append(env, c.Env...)
 	cmd := exec.Command(bin)
 	cmd.Env = env

@@ -1,11 +1,13 @@
 //go:build !linux
 
-package handlers
+package stream
 
 import "net"
 
-// hangups is Linux-only; elsewhere a stream learns of its client hanging up
-// from a failed write (a heartbeat at the latest).
+// canWatch is false: the hang-up watcher is Linux-only, so elsewhere every
+// stream goes through net/http's response, which notices hang-ups itself.
+const canWatch = false
+
 type hangups struct{}
 
 func newHangups() *hangups { return &hangups{} }

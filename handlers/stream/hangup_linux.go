@@ -1,4 +1,4 @@
-package handlers
+package stream
 
 import (
 	"net"
@@ -25,25 +25,29 @@ type hangups struct {
 
 func newHangups() *hangups { return &hangups{epfd: -1, gone: map[int32]chan struct{}{}} }
 
+// canWatch says that this system has the hang-up watcher, without which the
+// takeover would miss hang-ups.
+const canWatch = true
+
 // watch reports on the returned channel when conn's peer closes or resets
-// it. stop must be called before conn is closed. Where watching is impossible
-// the channel never fires: a stream then learns of the hang-up from a failed
-// write (a heartbeat at the latest).
+// it. stop must be called before conn is closed. A connection the watcher
+// cannot watch (a listener's wrapper without a descriptor) gets a reader
+// goroutine of its own instead, as net/http would give it.
 func (h *hangups) watch(conn net.Conn) (gone <-chan struct{}, stop func()) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return nil, func() {}
+		return readUntilGone(conn), func() {}
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return nil, func() {}
+		return readUntilGone(conn), func() {}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.epfd < 0 {
 		if h.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
 			h.epfd = -1
-			return nil, func() {}
+			return readUntilGone(conn), func() {}
 		}
 		go h.run(h.epfd)
 	}
@@ -55,7 +59,7 @@ func (h *hangups) watch(conn net.Conn) (gone <-chan struct{}, stop func()) {
 		err = syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
 	})
 	if err != nil {
-		return nil, func() {}
+		return readUntilGone(conn), func() {}
 	}
 	ch := make(chan struct{})
 	h.gone[id] = ch
@@ -96,4 +100,21 @@ func (h *hangups) run(epfd int) {
 		}
 		h.mu.Unlock()
 	}
+}
+
+// readUntilGone reads conn until its peer hangs up (or it is closed), and
+// then closes the returned channel. A client sends nothing on a stream, and
+// what it does send is dropped.
+func readUntilGone(conn net.Conn) <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		var b [64]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				return
+			}
+		}
+	}()
+	return gone
 }

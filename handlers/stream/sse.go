@@ -1,9 +1,8 @@
-package handlers
+package stream
 
 import (
 	"context"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -12,24 +11,25 @@ import (
 	"github.com/resonate/resonate-chat/models"
 )
 
-// sse is one open stream, on a connection taken over from net/http once the
-// request is authorised. An idle stream is one goroutine parked in run and
-// this struct: no request, no net/http buffers, no buffer of its own. Frames
-// are gathered in buf (from a pool) and go out together, one write with one
-// deadline per flush; last is the newest seq sent, so that nothing goes out
-// twice.
+// sse is one open stream. An idle one on a taken-over connection is one
+// goroutine parked in run and this struct: no request, no net/http buffers,
+// no buffer of its own. Frames are gathered in buf (from a pool) and go out
+// together, one write with one deadline per flush; last is the newest seq
+// sent, so that nothing goes out twice. The stream's goroutine alone uses it.
 type sse struct {
-	conn    net.Conn
-	timeout time.Duration
-	room    string
-	user    string
-	admin   bool // a platform admin's stream, which only the room closing ends
+	out   transport
+	sub   *broadcast.Subscription
+	leave func() // gives the stream's slot back
+	room  string
+	user  string
+	admin bool // a platform admin's stream, which only the room closing ends
 	// authHead is the room's head when the stream was authorised: a later
 	// event that removes the user ends the stream.
 	authHead int64
 	last     int64
 	m        *Metrics
 	log      *slog.Logger
+	started  time.Time
 	buf      *[]byte
 	// lastFlush, interval and the rate window pace flushes in a busy room
 	// (see FlushInterval).
@@ -39,6 +39,10 @@ type sse struct {
 	winCount  int
 	lastRate  int
 }
+
+// replayBatch is how many logged events one read of a replay takes: a whole
+// room's retained history in a few reads, without holding a big slice.
+const replayBatch = 256
 
 // flushAt bounds a write, in bytes: a replay goes out in pieces of at most
 // this size.
@@ -56,9 +60,7 @@ func (s *sse) flush() error {
 	b := *s.buf
 	var err error
 	if len(b) > 0 {
-		if err = s.conn.SetWriteDeadline(time.Now().Add(s.timeout)); err == nil {
-			_, err = s.conn.Write(b)
-		}
+		err = s.out.write(b)
 		s.lastFlush = time.Now()
 	}
 	if cap(b) <= flushAt {
@@ -112,7 +114,7 @@ func (s *sse) send(seq int64, typ, target string, frame []byte) (ended bool, err
 // log no longer holds the next one (retention deleted it, or the resume point
 // is not from this room's timeline) the client gets history.reset, then every
 // retained event.
-func (s *sse) replay(ctx context.Context, log eventLog, resume *int64) (ended bool, err error) {
+func (s *sse) replay(ctx context.Context, log EventLog, resume *int64) (ended bool, err error) {
 	s.last = s.authHead
 	if resume != nil {
 		s.last = *resume
@@ -132,7 +134,7 @@ func (s *sse) replay(ctx context.Context, log eventLog, resume *int64) (ended bo
 			s.last = r.OldestSeq - 1
 		}
 		for i := range r.Events {
-			ev := frameRow(&r.Events[i])
+			ev := Frame(&r.Events[i])
 			if ev.Seq > s.last {
 				s.m.Delivered.Inc()
 			}
@@ -193,121 +195,11 @@ func (s *sse) flushDue() time.Duration {
 	return max(time.Until(s.lastFlush.Add(s.interval)), 0)
 }
 
-// streamEnd is why run returned.
-type streamEnd string
-
-const (
-	endHangup   streamEnd = "client gone"
-	endShutdown streamEnd = "server stopping"
-	endDropped  streamEnd = "subscription ended"
-	endRoom     streamEnd = "stream ended by an event"
-	endExpired  streamEnd = "credential expired"
-	endWrite    streamEnd = "write failed"
-)
-
-// timers are the stream's deadlines, served by one runtime timer: the next
-// heartbeat, the credential's expiry, the end of a closing room's grace, and
-// a paced flush.
-type timers struct {
-	heartbeat, expiry, closing, flush time.Time
-}
-
-func (t *timers) next() time.Time {
-	n := t.heartbeat
-	for _, d := range []time.Time{t.expiry, t.closing, t.flush} {
-		if !d.IsZero() && d.Before(n) {
-			n = d
-		}
+// Frame frames a logged event as the broadcaster carries it.
+func Frame(row *models.EventRow) *broadcast.Event {
+	ev := &broadcast.Event{Room: row.RoomID, Seq: row.Seq, Type: row.Type, Frame: broadcast.Frame(row.Seq, row.Type, []byte(row.Data))}
+	if row.TargetID != nil {
+		ev.Target = *row.TargetID
 	}
-	return n
-}
-
-// loop is what a live stream waits on.
-type loop struct {
-	sub       *broadcast.Subscription
-	quit      <-chan struct{}
-	hangup    <-chan struct{}
-	heartbeat time.Duration
-	deadlines timers
-}
-
-// run serves live events until the stream ends, and says why.
-func (s *sse) run(l *loop) streamEnd {
-	l.deadlines.heartbeat = time.Now().Add(l.heartbeat)
-	timer := time.NewTimer(time.Until(l.deadlines.next()))
-	defer timer.Stop()
-	events := l.sub.Events()
-	for {
-		// While a flush is due the stream does not wake for events, which
-		// queue up and go out together when it fires.
-		wake := events
-		if !l.deadlines.flush.IsZero() {
-			wake = nil
-		}
-		select {
-		case <-l.hangup:
-			return endHangup
-		case <-l.quit:
-			_ = s.write(broadcast.Retry(shutdownRetry.Milliseconds()))
-			return endShutdown
-		case <-l.sub.Done():
-			return endDropped
-		case ev := <-wake:
-			_, ended, err := s.live(ev, events)
-			switch {
-			case err != nil:
-				return endWrite
-			case ended:
-				_ = s.flush()
-				return endRoom
-			}
-			if wait := s.flushDue(); wait > 0 {
-				l.deadlines.flush = time.Now().Add(wait)
-			} else if s.flush() != nil {
-				return endWrite
-			}
-		case now := <-timer.C:
-			if end := s.due(l, now, events); end != "" {
-				return end
-			}
-		}
-		timer.Reset(time.Until(l.deadlines.next()))
-	}
-}
-
-// due does what the timer found due at now.
-func (s *sse) due(l *loop, now time.Time, events <-chan *broadcast.Event) streamEnd {
-	d := &l.deadlines
-	switch {
-	case !d.expiry.IsZero() && !now.Before(d.expiry):
-		_ = s.local(models.EventAuthExpired, nil)
-		return endExpired
-	case !d.closing.IsZero() && !now.Before(d.closing):
-		return endRoom
-	}
-	if !d.flush.IsZero() && !now.Before(d.flush) {
-		n, ended, err := s.live(nil, events)
-		if err == nil {
-			err = s.flush()
-		}
-		switch {
-		case err != nil:
-			return endWrite
-		case ended:
-			return endRoom
-		}
-		// While the room stays busy, keep sleeping through events and write
-		// them once per interval; an empty interval ends that.
-		d.flush = time.Time{}
-		if n > 0 {
-			d.flush = now.Add(s.interval)
-		}
-	}
-	if !now.Before(d.heartbeat) {
-		if s.write(broadcast.Comment("ping")) != nil {
-			return endWrite
-		}
-		d.heartbeat = now.Add(l.heartbeat)
-	}
-	return ""
+	return ev
 }
