@@ -80,8 +80,8 @@ func (g *streamGate) enter(user, ip string) (leave func(), err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	refuse := func(what string, n int) (func(), error) {
-		return nil, &models.Restriction{RetryAfter: streamLimitRetry,
-			Err: models.WithDetail(models.ErrRateLimited, "too many open streams %s (the limit is %d); close one or retry later", what, n)}
+		return nil, models.Restricted(models.WithDetail(models.ErrRateLimited, "too many open streams %s (the limit is %d); close one or retry later", what, n),
+			nil, streamLimitRetry)
 	}
 	l := g.limits
 	switch {

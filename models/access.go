@@ -157,7 +157,7 @@ func (s *standing) requireMember() error {
 		return nil
 	}
 	if s.ban != nil {
-		return &Restriction{Err: ErrBanned, Until: s.ban.Until, RetryAfter: untilDelay(s.ban.Until, s.at)}
+		return Restricted(ErrBanned, s.ban.Until, untilDelay(s.ban.Until, s.at))
 	}
 	if s.part == nil {
 		return ErrNotParticipant
@@ -179,7 +179,7 @@ func (s *standing) requireRank(min rank) error {
 // mayActOn refuses an action on a target of equal or higher rank.
 func (s *standing) mayActOn(target rank) error {
 	if s.rank() <= target {
-		return withDetail(ErrForbidden, "you may not act on a user of equal or higher rank")
+		return WithDetail(ErrForbidden, "you may not act on a user of equal or higher rank")
 	}
 	return nil
 }
@@ -192,26 +192,25 @@ func (s *standing) postCheck(rate Rate, slowMode bool) error {
 		return nil
 	}
 	if s.mute != nil {
-		return &Restriction{Err: ErrMuted, Until: &s.mute.Until, RetryAfter: untilDelay(&s.mute.Until, s.at)}
+		return Restricted(ErrMuted, &s.mute.Until, untilDelay(&s.mute.Until, s.at))
 	}
 	if s.rank() >= rankModerator {
 		return nil
 	}
 	if l := s.room.LockedUntil; l != nil && l.After(s.at) {
-		return &Restriction{Err: ErrChatLocked, Until: l, RetryAfter: untilDelay(l, s.at)}
+		return Restricted(ErrChatLocked, l, untilDelay(l, s.at))
 	}
 	if slowMode && s.room.SlowModeSeconds > 0 && s.limit != nil {
 		next := s.limit.LastPostAt.Add(time.Duration(s.room.SlowModeSeconds) * time.Second)
 		if next.After(s.at) {
-			return &Restriction{Err: withDetail(ErrRateLimited, "slow mode: one message every %d s", s.room.SlowModeSeconds),
-				Until: &next, RetryAfter: next.Sub(s.at)}
+			return Restricted(WithDetail(ErrRateLimited, "slow mode: one message every %d s", s.room.SlowModeSeconds),
+				&next, next.Sub(s.at))
 		}
 	}
 	if tokens := s.tokens(rate); rate.Count > 0 && tokens < 1 {
 		wait := time.Duration((1 - tokens) / refillPerSecond(rate) * float64(time.Second))
 		next := s.at.Add(wait)
-		return &Restriction{Err: withDetail(ErrRateLimited, "flood limit: %d messages per %s", rate.Count, rate.Per),
-			Until: &next, RetryAfter: wait}
+		return Restricted(WithDetail(ErrRateLimited, "flood limit: %d messages per %s", rate.Count, rate.Per), &next, wait)
 	}
 	return nil
 }

@@ -102,7 +102,7 @@ func (c *Chat) member(ctx context.Context, actor Actor, roomID string, fn func(t
 
 func roomErr(err error) error {
 	if storeErr(err) == ErrNotFound {
-		return withDetail(ErrNotFound, "no such room")
+		return WithDetail(ErrNotFound, "no such room")
 	}
 	return err
 }
@@ -115,11 +115,11 @@ func ValidRoomID(id string) bool { return roomIDPattern.MatchString(id) }
 // ValidUserID checks a user id: 1–128 code points of printable UTF-8.
 func ValidUserID(id string) error {
 	if n := utf8.RuneCountInString(id); n < 1 || n > 128 || !utf8.ValidString(id) {
-		return invalidf("user id must be 1–128 characters of UTF-8")
+		return Invalidf("user id must be 1–128 characters of UTF-8")
 	}
 	for _, r := range id {
 		if isForbiddenControl(r) || r == '\n' || r == '\t' {
-			return invalidf("user id has a control character")
+			return Invalidf("user id has a control character")
 		}
 	}
 	return nil
@@ -133,16 +133,16 @@ func cleanName(field, s string, required bool) (string, error) {
 	s = strings.TrimFunc(s, unicode.IsSpace)
 	if s == "" {
 		if required {
-			return "", invalidf("%s is required", field)
+			return "", Invalidf("%s is required", field)
 		}
 		return "", nil
 	}
 	if n := utf8.RuneCountInString(s); n > maxNameLength {
-		return "", invalidf("%s is %d characters; the limit is %d", field, n, maxNameLength)
+		return "", Invalidf("%s is %d characters; the limit is %d", field, n, maxNameLength)
 	}
 	for _, r := range s {
 		if isForbiddenControl(r) || r == '\n' || r == '\t' {
-			return "", invalidf("%s has a control character", field)
+			return "", Invalidf("%s has a control character", field)
 		}
 	}
 	return s, nil

@@ -43,11 +43,11 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 	}
 	if in.ClientID != nil {
 		if n := utf8.RuneCountInString(*in.ClientID); n < 1 || n > maxClientIDLength || !printable(*in.ClientID) {
-			return nil, false, invalidf("client_id must be 1–%d printable characters", maxClientIDLength)
+			return nil, false, Invalidf("client_id must be 1–%d printable characters", maxClientIDLength)
 		}
 	}
 	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64 || !printable(*in.ReplyTo)) {
-		return nil, false, invalidf("reply_to is not a message of this room")
+		return nil, false, Invalidf("reply_to is not a message of this room")
 	}
 	err = c.send(ctx, sendKey{room: roomID, user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, room *Room) error {
 		msg, created = nil, false // a batch rolled back runs its sends again
@@ -66,7 +66,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 			msg = prev
 			return nil
 		case prev != nil:
-			return withDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
+			return WithDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
 		}
 		if err := s.postCheck(c.opts.SendRate, true); err != nil {
 			return err
@@ -77,7 +77,7 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 				return err
 			}
 			if n == 0 {
-				return invalidf("reply_to is not a message of this room")
+				return Invalidf("reply_to is not a message of this room")
 			}
 		}
 		seq, err := nextSeq(t.tx, roomID)
@@ -204,11 +204,11 @@ func (c *Chat) History(ctx context.Context, actor Actor, roomID string, q Histor
 	}
 	switch {
 	case q.Limit < 1 || q.Limit > MaxPageSize:
-		return nil, invalidf("limit must be 1–%d", MaxPageSize)
+		return nil, Invalidf("limit must be 1–%d", MaxPageSize)
 	case q.Before != nil && q.After != nil:
-		return nil, invalidf("give before or after, not both")
+		return nil, Invalidf("give before or after, not both")
 	case q.Before != nil && *q.Before < 1, q.After != nil && *q.After < 0:
-		return nil, invalidf("before must be ≥ 1 and after ≥ 0")
+		return nil, Invalidf("before must be ≥ 1 and after ≥ 0")
 	}
 	var page HistoryPage
 	err := c.member(ctx, actor, roomID, func(tx *gorm.DB, s *standing) error {
@@ -244,7 +244,7 @@ func (c *Chat) GetMessage(ctx context.Context, actor Actor, roomID, id string) (
 
 func messageErr(err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return withDetail(ErrNotFound, "no such message in this room")
+		return WithDetail(ErrNotFound, "no such message in this room")
 	}
 	return err
 }
@@ -269,10 +269,10 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 			return err
 		}
 		if m.IsDeleted {
-			return withDetail(ErrNotFound, "the message was deleted")
+			return WithDetail(ErrNotFound, "the message was deleted")
 		}
 		if m.SenderID != actor.UserID {
-			return withDetail(ErrForbidden, "only the sender may edit a message")
+			return WithDetail(ErrForbidden, "only the sender may edit a message")
 		}
 		if err := s.postCheck(c.opts.SendRate, false); err != nil {
 			return err

@@ -44,7 +44,7 @@ func (c *Chat) Mute(ctx context.Context, actor Actor, roomID, userID string, d t
 		return nil, err
 	}
 	if d < time.Second || d > MaxMute {
-		return nil, invalidf("duration_seconds must be 1–%d", int(MaxMute.Seconds()))
+		return nil, Invalidf("duration_seconds must be 1–%d", int(MaxMute.Seconds()))
 	}
 	reason, err := cleanReason(reason)
 	if err != nil {
@@ -61,7 +61,7 @@ func (c *Chat) Mute(ctx context.Context, actor Actor, roomID, userID string, d t
 			return err
 		}
 		if p == nil {
-			return withDetail(ErrNotFound, "user %q is not in this room", userID)
+			return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 		}
 		m = &Mute{RoomID: roomID, UserID: userID, Until: s.at.Add(d), Reason: reason, ActorID: actor.UserID, CreatedAt: s.at}
 		if err := upsert(t.tx, m); err != nil {
@@ -96,7 +96,7 @@ func (c *Chat) Unmute(ctx context.Context, actor Actor, roomID, userID string) e
 		case res.Error != nil:
 			return res.Error
 		case res.RowsAffected == 0 && p == nil:
-			return withDetail(ErrNotFound, "user %q is not in this room", userID)
+			return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 		case res.RowsAffected == 0:
 			return nil
 		}
@@ -114,7 +114,7 @@ func (c *Chat) Ban(ctx context.Context, actor Actor, roomID, userID string, d *t
 		return nil, err
 	}
 	if d != nil && (*d < time.Second || *d > MaxBan) {
-		return nil, invalidf("duration_seconds must be 1–%d, or absent for a permanent ban", int(MaxBan.Seconds()))
+		return nil, Invalidf("duration_seconds must be 1–%d, or absent for a permanent ban", int(MaxBan.Seconds()))
 	}
 	reason, err := cleanReason(reason)
 	if err != nil {
@@ -212,10 +212,10 @@ type ChatUpdate struct {
 // UpdateChat locks or unlocks the room's chat and sets slow mode.
 func (c *Chat) UpdateChat(ctx context.Context, actor Actor, roomID string, u ChatUpdate) (*Room, error) {
 	if u.SlowModeSeconds != nil && (*u.SlowModeSeconds < 0 || *u.SlowModeSeconds > MaxSlowMode) {
-		return nil, invalidf("slow_mode_seconds must be 0–%d", MaxSlowMode)
+		return nil, Invalidf("slow_mode_seconds must be 0–%d", MaxSlowMode)
 	}
 	if u.SetLock && u.LockedUntil != nil && u.LockedUntil.After(now().Add(MaxLock)) {
-		return nil, invalidf("locked_until may be at most 365 days ahead")
+		return nil, Invalidf("locked_until may be at most 365 days ahead")
 	}
 	var out *Room
 	err := c.write(ctx, roomID, func(t *txEvents, room *Room) error {
@@ -261,7 +261,7 @@ func (c *Chat) ModerationLog(ctx context.Context, actor Actor, roomID string, be
 		limit = DefaultPageSize
 	}
 	if limit < 1 || limit > MaxPageSize || before < 0 {
-		return nil, false, invalidf("limit must be 1–%d and before ≥ 1", MaxPageSize)
+		return nil, false, Invalidf("limit must be 1–%d and before ≥ 1", MaxPageSize)
 	}
 	var out []LogEntry
 	err := c.member(ctx, actor, roomID, func(tx *gorm.DB, s *standing) error {
@@ -323,7 +323,7 @@ func cleanReason(r *string) (*string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, invalidf("reason: %v", err)
+		return nil, Invalidf("reason: %v", err)
 	}
 	return &s, nil
 }

@@ -19,7 +19,7 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 	if id == "" {
 		id = newID()[:12]
 	} else if !ValidRoomID(id) {
-		return nil, false, invalidf("room id must match [A-Za-z0-9_-]{1,64}")
+		return nil, false, Invalidf("room id must match [A-Za-z0-9_-]{1,64}")
 	}
 	var evs []*Event
 	err = c.store.write(ctx, func(tx *gorm.DB) error {
@@ -35,7 +35,7 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 		switch {
 		case err == nil && old.ClosedAt == nil:
 			if old.OwnerID != actor.UserID {
-				return withDetail(ErrConflict, "room id %q is taken", id)
+				return WithDetail(ErrConflict, "room id %q is taken", id)
 			}
 			room = &old
 			return countParticipants(tx, room)
@@ -146,7 +146,7 @@ func (c *Chat) Me(ctx context.Context, actor Actor, roomID string) (*Standing, e
 			out.Reason = s.postCheck(c.opts.SendRate, true)
 		}
 		out.CanPost = out.Reason == nil
-		var r *Restriction
+		var r *Error
 		if errors.As(out.Reason, &r) {
 			out.RetryAfter = CeilSeconds(r.RetryAfter)
 		}
@@ -243,7 +243,7 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 					return err
 				}
 				// An admin who never joined has nothing to leave.
-				return withDetail(ErrNotFound, "you are not in this room")
+				return WithDetail(ErrNotFound, "you are not in this room")
 			}
 		} else {
 			reason = LeftKicked
@@ -252,7 +252,7 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 				return err
 			}
 			if p == nil {
-				return withDetail(ErrNotFound, "user %q is not in this room", userID)
+				return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 			}
 		}
 		res := t.tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Participant{})
@@ -290,7 +290,7 @@ func (c *Chat) SetRole(ctx context.Context, actor Actor, roomID, userID, role st
 		return nil, err
 	}
 	if role != RoleModerator && role != RoleParticipant {
-		return nil, invalidf(`role must be "moderator" or "participant"`)
+		return nil, Invalidf(`role must be "moderator" or "participant"`)
 	}
 	var out *Participant
 	err := c.write(ctx, roomID, func(t *txEvents, room *Room) error {
@@ -306,10 +306,10 @@ func (c *Chat) SetRole(ctx context.Context, actor Actor, roomID, userID, role st
 			return err
 		}
 		if p == nil {
-			return withDetail(ErrNotFound, "user %q is not in this room", userID)
+			return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 		}
 		if p.Role == RoleOwner {
-			return withDetail(ErrForbidden, "the owner's role cannot change")
+			return WithDetail(ErrForbidden, "the owner's role cannot change")
 		}
 		if err := s.mayActOn(r); err != nil {
 			return err

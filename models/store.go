@@ -69,7 +69,7 @@ type writeHealth struct{ failed, ok atomic.Int64 }
 
 func (h *writeHealth) record(err error) {
 	switch {
-	case err == nil, isDomain(err) && !errors.Is(err, ErrUnavailable):
+	case err == nil, refused(err):
 		h.ok.Store(time.Now().UnixNano())
 	case errors.Is(err, ErrUnavailable):
 		h.failed.Store(time.Now().UnixNano())
@@ -255,7 +255,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	if s.health.failing() {
-		return &unavailable{cause: errors.New("the last write failed")}
+		return unavailable(errors.New("the last write failed"))
 	}
 	return nil
 }
@@ -340,14 +340,14 @@ func storeErr(err error) error {
 		return nil
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return ErrNotFound
-	case isDomain(err), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, new(*Error)), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return ErrConflict
 	case unstorableText(err):
-		return withDetail(ErrInvalid, "a value holds characters the database cannot store")
+		return WithDetail(ErrInvalid, "a value holds characters the database cannot store")
 	}
-	return &unavailable{cause: err}
+	return unavailable(err)
 }
 
 // unstorableText reports PostgreSQL refusing a string the client sent (a NUL,
@@ -357,25 +357,6 @@ func storeErr(err error) error {
 func unstorableText(err error) bool {
 	var pg *pgconn.PgError
 	return errors.As(err, &pg) && (pg.Code == "22021" || pg.Code == "22P05") // character_not_in_repertoire, untranslatable_character
-}
-
-// unavailable is a database failure: an ErrUnavailable for clients, with its
-// cause kept for the log.
-type unavailable struct{ cause error }
-
-func (u *unavailable) Error() string        { return "database: " + u.cause.Error() }
-func (u *unavailable) Is(target error) bool { return target == ErrUnavailable }
-func (u *unavailable) Unwrap() error        { return u.cause }
-
-func isDomain(err error) bool {
-	for _, e := range []error{ErrUnauthorized, ErrNotParticipant, ErrForbidden, ErrBanned, ErrMuted,
-		ErrChatLocked, ErrRateLimited, ErrNotFound, ErrConflict, ErrInvalid, ErrContentEmpty,
-		ErrContentTooLong, ErrContentInvalid, ErrUnavailable} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 // now is the clock of record: UTC, to the microsecond PostgreSQL keeps, so a
