@@ -49,19 +49,19 @@ func (c *Chat) write(ctx context.Context, roomID string, fn func(t *txEvents, ro
 
 // send is write for Send, which alone may use a send cache.
 func (c *Chat) send(ctx context.Context, key sendKey, fn func(t *txEvents, room *Room) error) error {
-	write := func(ctx context.Context, tx func(*gorm.DB) error) error { return c.store.writeSend(ctx, key, tx) }
+	write := func(ctx context.Context, fn func(*txn) error) error { return c.store.writeSend(ctx, key, fn) }
 	return c.writeWith(ctx, write, key.room, fn)
 }
 
-func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*gorm.DB) error) error, roomID string,
+func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*txn) error) error, roomID string,
 	fn func(t *txEvents, room *Room) error) error {
 	var evs []*Event
-	err := write(ctx, func(tx *gorm.DB) error {
-		room, err := c.store.lockRoom(tx, roomID)
+	err := write(ctx, func(tx *txn) error {
+		room, err := tx.lockRoom(roomID)
 		if err != nil {
 			return roomErr(err)
 		}
-		t := &txEvents{chat: c, tx: tx, roomID: roomID}
+		t := &txEvents{txn: tx, chat: c, roomID: roomID}
 		if err := fn(t, room); err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func (c *Chat) read(ctx context.Context, roomID string, fn func(tx *gorm.DB, roo
 // admin.
 func (c *Chat) member(ctx context.Context, actor Actor, roomID string, fn func(tx *gorm.DB, s *standing) error) error {
 	return c.read(ctx, roomID, func(tx *gorm.DB, room *Room) error {
-		s, err := loadStanding(tx, room, actor)
+		s, err := loadStanding(&txn{db: tx}, room, actor)
 		if err != nil {
 			return err
 		}

@@ -35,7 +35,7 @@ const (
 // log writes one moderation log entry for the room of the transaction.
 func (t *txEvents) log(e *LogEntry) error {
 	e.CreatedAt, e.RoomID = now(), t.roomID
-	return t.tx.Create(e).Error
+	return t.db.Create(e).Error
 }
 
 // Mute stops a participant posting for d (1 s to 7 days).
@@ -52,11 +52,11 @@ func (c *Chat) Mute(ctx context.Context, actor Actor, roomID, userID string, d t
 	}
 	var m *Mute
 	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
-		_, p, err := c.modTarget(t.tx, s, userID)
+		_, p, err := c.modTarget(t.db, s, userID)
 		if err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func (c *Chat) Mute(ctx context.Context, actor Actor, roomID, userID string, d t
 			return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 		}
 		m = &Mute{RoomID: roomID, UserID: userID, Until: s.at.Add(d), Reason: reason, ActorID: actor.UserID, CreatedAt: s.at}
-		if err := upsert(t.tx, m); err != nil {
+		if err := upsert(t.db, m); err != nil {
 			return err
 		}
 		if err := t.emit(&Event{RoomID: roomID, Type: EventUserMuted,
@@ -83,15 +83,15 @@ func (c *Chat) Unmute(ctx context.Context, actor Actor, roomID, userID string) e
 		return err
 	}
 	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
-		_, p, err := c.modTarget(t.tx, s, userID)
+		_, p, err := c.modTarget(t.db, s, userID)
 		if err != nil {
 			return err
 		}
-		res := t.tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Mute{})
+		res := t.db.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Mute{})
 		switch {
 		case res.Error != nil:
 			return res.Error
@@ -122,11 +122,11 @@ func (c *Chat) Ban(ctx context.Context, actor Actor, roomID, userID string, d *t
 	}
 	var b *Ban
 	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
-		_, p, err := c.modTarget(t.tx, s, userID)
+		_, p, err := c.modTarget(t.db, s, userID)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func (c *Chat) Ban(ctx context.Context, actor Actor, roomID, userID string, d *t
 			until := s.at.Add(*d)
 			b.Until = &until
 		}
-		if err := upsert(t.tx, b); err != nil {
+		if err := upsert(t.db, b); err != nil {
 			return err
 		}
 		if err := t.emit(&Event{RoomID: roomID, Type: EventUserBanned, TargetID: userID,
@@ -143,7 +143,7 @@ func (c *Chat) Ban(ctx context.Context, actor Actor, roomID, userID string, d *t
 			return err
 		}
 		if p != nil {
-			if err := t.tx.Delete(p).Error; err != nil {
+			if err := t.db.Delete(p).Error; err != nil {
 				return err
 			}
 			if err := t.emit(&Event{RoomID: roomID, Type: EventParticipantLeft, TargetID: userID,
@@ -162,14 +162,14 @@ func (c *Chat) Unban(ctx context.Context, actor Actor, roomID, userID string) er
 		return err
 	}
 	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
 		if err := s.requireRank(rankModerator); err != nil {
 			return err
 		}
-		res := t.tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Ban{})
+		res := t.db.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Ban{})
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error
 		}
@@ -219,7 +219,7 @@ func (c *Chat) UpdateChat(ctx context.Context, actor Actor, roomID string, u Cha
 	}
 	var out *Room
 	err := c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
@@ -236,7 +236,7 @@ func (c *Chat) UpdateChat(ctx context.Context, actor Actor, roomID string, u Cha
 		if u.SlowModeSeconds != nil {
 			room.SlowModeSeconds = *u.SlowModeSeconds
 		}
-		if err := t.tx.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
+		if err := t.db.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
 			"locked_until": room.LockedUntil, "slow_mode_seconds": room.SlowModeSeconds}).Error; err != nil {
 			return err
 		}
@@ -246,7 +246,7 @@ func (c *Chat) UpdateChat(ctx context.Context, actor Actor, roomID string, u Cha
 		}
 		room.LastSeq = t.evs[len(t.evs)-1].Seq
 		out = room
-		if err := countParticipants(t.tx, out); err != nil {
+		if err := countParticipants(t.db, out); err != nil {
 			return err
 		}
 		return t.log(&LogEntry{Action: LogChat, ActorID: actor.UserID, Until: room.LockedUntil})
@@ -285,7 +285,7 @@ func (c *Chat) ModerationLog(ctx context.Context, actor Actor, roomID string, be
 // state but the seq counter is deleted. Owner or admin only.
 func (c *Chat) CloseRoom(ctx context.Context, actor Actor, roomID string) error {
 	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
@@ -296,11 +296,11 @@ func (c *Chat) CloseRoom(ctx context.Context, actor Actor, roomID string) error 
 			return err
 		}
 		for _, m := range []any{&EventRow{}, &Message{}, &Participant{}, &Mute{}, &Ban{}, &SendLimit{}, &LogEntry{}} {
-			if err := t.tx.Where("room_id = ?", roomID).Delete(m).Error; err != nil {
+			if err := t.db.Where("room_id = ?", roomID).Delete(m).Error; err != nil {
 				return err
 			}
 		}
-		return t.tx.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
+		return t.db.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
 			"closed_at": now(), "locked_until": nil, "slow_mode_seconds": 0}).Error
 	})
 }

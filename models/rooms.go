@@ -22,13 +22,14 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 		return nil, false, Invalidf("room id must match [A-Za-z0-9_-]{1,64}")
 	}
 	var evs []*Event
-	err = c.store.write(ctx, func(tx *gorm.DB) error {
-		if err := lockRoomID(tx, c.store.pg, id); err != nil {
+	err = c.store.write(ctx, func(t *txn) error {
+		if err := t.lockRoomID(id); err != nil {
 			return err
 		}
+		tx := t.db
 		var old Room
 		q := tx.Where("id = ?", id)
-		if c.store.pg {
+		if t.pg {
 			q = q.Clauses(lockingClause)
 		}
 		err := q.Take(&old).Error
@@ -57,33 +58,18 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 		if err := tx.Create(p).Error; err != nil {
 			return err
 		}
-		t := &txEvents{chat: c, tx: tx, roomID: id}
-		if err := t.emit(&Event{RoomID: id, Type: EventParticipantJoined, Payload: p}); err != nil {
+		te := &txEvents{txn: t, chat: c, roomID: id}
+		if err := te.emit(&Event{RoomID: id, Type: EventParticipantJoined, Payload: p}); err != nil {
 			return err
 		}
-		room.LastSeq, room.ParticipantCount = t.evs[0].Seq, 1
-		evs = t.evs
+		room.LastSeq, room.ParticipantCount = te.evs[0].Seq, 1
+		evs = te.evs
 		return nil
 	})
 	if err == nil && len(evs) > 0 {
 		c.notify.Notify(context.WithoutCancel(ctx), evs)
 	}
 	return room, created, err
-}
-
-// lockRoomID serialises the transactions that create a room id. On
-// PostgreSQL a row lock cannot do it: SELECT … FOR UPDATE on a row that does
-// not exist yet locks nothing, so two creates would both insert and the loser
-// would hear "duplicate key". A transaction-scoped advisory lock on the id's
-// hash is held until commit, after which the next creator reads the committed
-// row (each statement reads afresh at READ COMMITTED) and gets its 200 or 409.
-// Two ids sharing a hash only queue behind each other. On SQLite the IMMEDIATE
-// transaction already holds the database's write lock.
-func lockRoomID(tx *gorm.DB, pg bool, id string) error {
-	if !pg {
-		return nil
-	}
-	return tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "resonate-chat room "+id).Error
 }
 
 func countParticipants(tx *gorm.DB, room *Room) error {
@@ -125,7 +111,7 @@ type Standing struct {
 func (c *Chat) Me(ctx context.Context, actor Actor, roomID string) (*Standing, error) {
 	var out Standing
 	err := c.read(ctx, roomID, func(tx *gorm.DB, room *Room) error {
-		s, err := loadStanding(tx, room, actor)
+		s, err := loadStanding(&txn{db: tx}, room, actor)
 		if err != nil {
 			return err
 		}
@@ -166,11 +152,11 @@ func (c *Chat) Join(ctx context.Context, actor Actor, roomID string) (p *Partici
 func (c *Chat) join(ctx context.Context, actor Actor, roomID string, own bool) (p *Participant, created bool, err error) {
 	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
 		if own {
-			if err := noteAdmin(t.tx, actor); err != nil {
+			if err := noteAdmin(t.db, actor); err != nil {
 				return err
 			}
 		}
-		s, err := loadStanding(t.tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
@@ -189,7 +175,7 @@ func (c *Chat) join(ctx context.Context, actor Actor, roomID string, own bool) (
 		if s.mute != nil {
 			p.MutedUntil = &s.mute.Until
 		}
-		if err := t.tx.Create(p).Error; err != nil {
+		if err := t.db.Create(p).Error; err != nil {
 			return err
 		}
 		created = true
@@ -232,7 +218,7 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 		return err
 	}
 	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
@@ -247,7 +233,7 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 			}
 		} else {
 			reason = LeftKicked
-			_, p, err := c.modTarget(t.tx, s, userID)
+			_, p, err := c.modTarget(t.db, s, userID)
 			if err != nil {
 				return err
 			}
@@ -255,7 +241,7 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 				return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 			}
 		}
-		res := t.tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Participant{})
+		res := t.db.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Participant{})
 		if res.Error != nil {
 			return res.Error
 		}
@@ -294,14 +280,14 @@ func (c *Chat) SetRole(ctx context.Context, actor Actor, roomID, userID, role st
 	}
 	var out *Participant
 	err := c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
 		if err := s.requireRank(rankOwner); err != nil {
 			return err
 		}
-		r, p, err := targetRank(t.tx, room, userID)
+		r, p, err := targetRank(t.db, room, userID)
 		if err != nil {
 			return err
 		}
@@ -315,10 +301,10 @@ func (c *Chat) SetRole(ctx context.Context, actor Actor, roomID, userID, role st
 			return err
 		}
 		out = p
-		if err := fillMute(t.tx, out, s.at); err != nil || p.Role == role {
+		if err := fillMute(t.db, out, s.at); err != nil || p.Role == role {
 			return err
 		}
-		if err := t.tx.Model(p).Update("role", role).Error; err != nil {
+		if err := t.db.Model(p).Update("role", role).Error; err != nil {
 			return err
 		}
 		p.Role = role
@@ -355,7 +341,7 @@ func CeilSeconds(d time.Duration) int64 {
 // room they never joined.
 func (c *Chat) OpenStream(ctx context.Context, actor Actor, roomID string) (int64, error) {
 	if actor.Admin {
-		if err := c.store.write(ctx, func(tx *gorm.DB) error { return noteAdmin(tx, actor) }); err != nil {
+		if err := c.store.write(ctx, func(t *txn) error { return noteAdmin(t.db, actor) }); err != nil {
 			return 0, err
 		}
 	}
