@@ -41,28 +41,33 @@ func NewChat(store *Store, encode Encoder, notify Notifier, opts Options) *Chat 
 	return &Chat{store: store, encode: encode, notify: notify, opts: opts}
 }
 
-// write runs fn in a write transaction on the open room roomID, locked, and
-// notifies the events fn emitted once the transaction has committed.
-func (c *Chat) write(ctx context.Context, roomID string, fn func(t *txEvents, room *Room) error) error {
-	return c.writeWith(ctx, c.store.write, roomID, fn)
+// write runs fn in a write transaction on the open room roomID, locked, with
+// actor's standing in it, and notifies the events fn emitted once the
+// transaction has committed.
+func (c *Chat) write(ctx context.Context, actor Actor, roomID string, fn func(t *txEvents, s *standing) error) error {
+	return c.writeWith(ctx, c.store.write, actor, roomID, fn)
 }
 
-// send is write for Send, which alone may use a send cache.
-func (c *Chat) send(ctx context.Context, key sendKey, fn func(t *txEvents, room *Room) error) error {
+// send is write for Send, which alone is handed a send cache.
+func (c *Chat) send(ctx context.Context, actor Actor, key sendKey, fn func(t *txEvents, s *standing) error) error {
 	write := func(ctx context.Context, fn func(*txn) error) error { return c.store.writeSend(ctx, key, fn) }
-	return c.writeWith(ctx, write, key.room, fn)
+	return c.writeWith(ctx, write, actor, key.room, fn)
 }
 
-func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*txn) error) error, roomID string,
-	fn func(t *txEvents, room *Room) error) error {
+func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*txn) error) error, actor Actor, roomID string,
+	fn func(t *txEvents, s *standing) error) error {
 	var evs []*Event
 	err := write(ctx, func(tx *txn) error {
 		room, err := tx.lockRoom(roomID)
 		if err != nil {
 			return roomErr(err)
 		}
+		s, err := loadStanding(tx, room, actor)
+		if err != nil {
+			return err
+		}
 		t := &txEvents{txn: tx, chat: c, roomID: roomID}
-		if err := fn(t, room); err != nil {
+		if err := fn(t, s); err != nil {
 			return err
 		}
 		evs = t.evs

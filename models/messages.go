@@ -49,12 +49,8 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64 || !printable(*in.ReplyTo)) {
 		return nil, false, Invalidf("reply_to is not a message of this room")
 	}
-	err = c.send(ctx, sendKey{room: roomID, user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, room *Room) error {
+	err = c.send(ctx, actor, sendKey{room: roomID, user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, s *standing) error {
 		msg, created = nil, false // a batch rolled back runs its sends again
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
 		if err := s.requireMember(); err != nil {
 			return err
 		}
@@ -191,11 +187,7 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 		return nil, err
 	}
 	var m Message
-	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
+	err = c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireMember(); err != nil {
 			return err
 		}
@@ -233,11 +225,7 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 // from the message and from every event that carried it. Deleting a deleted
 // message does nothing.
 func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string) error {
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireMember(); err != nil {
 			return err
 		}
@@ -246,7 +234,7 @@ func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string
 			return err
 		}
 		if m.SenderID != actor.UserID {
-			if _, _, err := c.modTarget(t.db, s, m.SenderID); err != nil {
+			if _, err := modTarget(t.db, s, m.SenderID); err != nil {
 				return err
 			}
 		}

@@ -51,15 +51,7 @@ func (c *Chat) Mute(ctx context.Context, actor Actor, roomID, userID string, d t
 		return nil, err
 	}
 	var m *Mute
-	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
-		_, p, err := c.modTarget(t.db, s, userID)
-		if err != nil {
-			return err
-		}
+	err = c.moderate(ctx, actor, roomID, userID, func(t *txEvents, s *standing, p *Participant) error {
 		if p == nil {
 			return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 		}
@@ -82,15 +74,7 @@ func (c *Chat) Unmute(ctx context.Context, actor Actor, roomID, userID string) e
 	if err := ValidUserID(userID); err != nil {
 		return err
 	}
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
-		_, p, err := c.modTarget(t.db, s, userID)
-		if err != nil {
-			return err
-		}
+	return c.moderate(ctx, actor, roomID, userID, func(t *txEvents, s *standing, p *Participant) error {
 		res := t.db.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Mute{})
 		switch {
 		case res.Error != nil:
@@ -121,15 +105,7 @@ func (c *Chat) Ban(ctx context.Context, actor Actor, roomID, userID string, d *t
 		return nil, err
 	}
 	var b *Ban
-	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
-		_, p, err := c.modTarget(t.db, s, userID)
-		if err != nil {
-			return err
-		}
+	err = c.moderate(ctx, actor, roomID, userID, func(t *txEvents, s *standing, p *Participant) error {
 		b = &Ban{RoomID: roomID, UserID: userID, Reason: reason, ActorID: actor.UserID, CreatedAt: s.at}
 		if d != nil {
 			until := s.at.Add(*d)
@@ -161,11 +137,7 @@ func (c *Chat) Unban(ctx context.Context, actor Actor, roomID, userID string) er
 	if err := ValidUserID(userID); err != nil {
 		return err
 	}
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireRank(rankModerator); err != nil {
 			return err
 		}
@@ -218,14 +190,11 @@ func (c *Chat) UpdateChat(ctx context.Context, actor Actor, roomID string, u Cha
 		return nil, Invalidf("locked_until may be at most 365 days ahead")
 	}
 	var out *Room
-	err := c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
+	err := c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireRank(rankModerator); err != nil {
 			return err
 		}
+		room := s.room
 		if u.SetLock {
 			room.LockedUntil = nil
 			if u.LockedUntil != nil && u.LockedUntil.After(s.at) {
@@ -284,12 +253,8 @@ func (c *Chat) ModerationLog(ctx context.Context, actor Actor, roomID string, be
 // CloseRoom ends a room: every stream gets room.closed and ends, and all its
 // state but the seq counter is deleted. Owner or admin only.
 func (c *Chat) CloseRoom(ctx context.Context, actor Actor, roomID string) error {
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
-		if err := s.requireRank(rankOwner); err != nil && !(errors.Is(err, ErrNotParticipant) && room.OwnerID == actor.UserID) {
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
+		if err := s.requireRank(rankOwner); err != nil && !(errors.Is(err, ErrNotParticipant) && s.room.OwnerID == actor.UserID) {
 			return err
 		}
 		if err := t.emit(&Event{RoomID: roomID, Type: EventRoomClosed, Payload: RoomClosed{By: actor.UserID}}); err != nil {

@@ -150,15 +150,11 @@ func (c *Chat) Join(ctx context.Context, actor Actor, roomID string) (p *Partici
 // join is Join; own says the call is made with the user's own credential,
 // which then tells whether they are an admin (see noteAdmin).
 func (c *Chat) join(ctx context.Context, actor Actor, roomID string, own bool) (p *Participant, created bool, err error) {
-	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
+	err = c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if own {
 			if err := noteAdmin(t.db, actor); err != nil {
 				return err
 			}
-		}
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
 		}
 		if s.ban != nil && !actor.Admin {
 			return s.requireMember()
@@ -168,7 +164,7 @@ func (c *Chat) join(ctx context.Context, actor Actor, roomID string, own bool) (
 			return nil
 		}
 		role := RoleParticipant
-		if room.OwnerID == actor.UserID {
+		if s.room.OwnerID == actor.UserID {
 			role = RoleOwner
 		}
 		p = &Participant{RoomID: roomID, UserID: actor.UserID, Name: displayName(actor), Role: role, JoinedAt: now(), IsAdmin: actor.Admin}
@@ -217,11 +213,7 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 	if err := ValidUserID(userID); err != nil {
 		return err
 	}
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		reason := LeftSelf
 		if userID == actor.UserID {
 			if s.part == nil {
@@ -233,7 +225,7 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 			}
 		} else {
 			reason = LeftKicked
-			_, p, err := c.modTarget(t.db, s, userID)
+			p, err := modTarget(t.db, s, userID)
 			if err != nil {
 				return err
 			}
@@ -256,17 +248,31 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 	})
 }
 
+// moderate is write for a moderator or above acting on userID, whom they
+// must outrank (see modTarget); fn gets the target's participation, nil if
+// they have not joined.
+func (c *Chat) moderate(ctx context.Context, actor Actor, roomID, userID string,
+	fn func(t *txEvents, s *standing, target *Participant) error) error {
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
+		p, err := modTarget(t.db, s, userID)
+		if err != nil {
+			return err
+		}
+		return fn(t, s, p)
+	})
+}
+
 // modTarget checks that actor is a moderator or above who outranks userID,
-// and returns the target's rank and participation (nil if not joined).
-func (c *Chat) modTarget(tx *gorm.DB, s *standing, userID string) (rank, *Participant, error) {
+// and returns the target's participation (nil if not joined).
+func modTarget(tx *gorm.DB, s *standing, userID string) (*Participant, error) {
 	if err := s.requireRank(rankModerator); err != nil {
-		return rankNone, nil, err
+		return nil, err
 	}
 	r, p, err := targetRank(tx, s.room, userID)
 	if err != nil {
-		return rankNone, nil, err
+		return nil, err
 	}
-	return r, p, s.mayActOn(r)
+	return p, s.mayActOn(r)
 }
 
 // SetRole makes a participant a moderator or a plain participant. Only the
@@ -279,15 +285,11 @@ func (c *Chat) SetRole(ctx context.Context, actor Actor, roomID, userID, role st
 		return nil, Invalidf(`role must be "moderator" or "participant"`)
 	}
 	var out *Participant
-	err := c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.txn, room, actor)
-		if err != nil {
-			return err
-		}
+	err := c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireRank(rankOwner); err != nil {
 			return err
 		}
-		r, p, err := targetRank(t.db, room, userID)
+		r, p, err := targetRank(t.db, s.room, userID)
 		if err != nil {
 			return err
 		}
