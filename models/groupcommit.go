@@ -41,7 +41,8 @@ type groupWriter struct {
 	// stmts are the transaction and savepoint statements, prepared once on
 	// conn: through gorm they cost more than the statements they wrap.
 	stmts map[string]*sql.Stmt
-	// cache is owned by the writer goroutine, like conn.
+	// cache is the writer's send cache (see sendCache): the writer
+	// goroutine alone touches it, like conn, and hands it to sends.
 	cache    *sendCache
 	observer Observer
 	// commits counts the transactions the writer has ended, for the
@@ -148,7 +149,7 @@ func (g *groupWriter) commit(batch []*writeReq) {
 	}
 }
 
-// transact runs the batch's writes in the open transaction and ends it, following
+// transact runs the batch's writes in the open transaction and ends it, by
 // the send cache's rules (see sendCache): a send runs with the cache, any
 // other write after the cache is written back and emptied, and at the end
 // the cache is written back before the commit work and COMMIT. A write whose
