@@ -51,52 +51,57 @@ const ProblemContentType = "application/problem+json"
 // database failover or an identity provider's hiccup, short enough for a chat.
 const unavailableRetry = 2 * time.Second
 
-// problems is the one table from domain error to status and code.
-var problems = []struct {
-	err    error
-	status int
-	code   string
-}{
-	// First: whatever else went wrong, nobody is there to hear it.
-	{models.ErrClientGone, StatusClientClosed, "client_gone"},
-	{models.ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
-	{models.ErrNotParticipant, http.StatusForbidden, "not_participant"},
-	{models.ErrBanned, http.StatusForbidden, "banned"},
-	{models.ErrMuted, http.StatusForbidden, "muted"},
-	{models.ErrChatLocked, http.StatusForbidden, "chat_locked"},
-	{models.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{models.ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
-	{models.ErrNotFound, http.StatusNotFound, "not_found"},
-	{models.ErrConflict, http.StatusConflict, "conflict"},
-	{models.ErrContentEmpty, http.StatusBadRequest, "content_empty"},
-	{models.ErrContentTooLong, http.StatusBadRequest, "content_too_long"},
-	{models.ErrContentInvalid, http.StatusBadRequest, "content_invalid"},
-	{models.ErrInvalid, http.StatusBadRequest, "invalid"},
-	{models.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
-	{models.ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type"},
-	{models.ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
-	{models.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+// Errors of the HTTP layer, which no use case returns. They are domain errors
+// in form, so that they answer like the others.
+var (
+	ErrTooLarge         = &models.Error{Code: "too_large", Detail: "request body is too large"}
+	ErrUnsupportedMedia = &models.Error{Code: "unsupported_media_type", Detail: "request body must be application/json"}
+	ErrMethodNotAllowed = &models.Error{Code: "method_not_allowed", Detail: "method not allowed"}
+	// ErrClientGone is a request whose client went away before its answer:
+	// nobody reads what would be written, and it is nobody's failure. It
+	// comes first in the error it marks, so it is the one answered with.
+	ErrClientGone = &models.Error{Code: "client_gone", Detail: "client gone"}
+)
+
+// statuses is the one table from error code to status.
+var statuses = map[string]int{
+	ErrClientGone.Code:            StatusClientClosed,
+	models.ErrUnauthorized.Code:   http.StatusUnauthorized,
+	models.ErrNotParticipant.Code: http.StatusForbidden,
+	models.ErrBanned.Code:         http.StatusForbidden,
+	models.ErrMuted.Code:          http.StatusForbidden,
+	models.ErrChatLocked.Code:     http.StatusForbidden,
+	models.ErrForbidden.Code:      http.StatusForbidden,
+	models.ErrRateLimited.Code:    http.StatusTooManyRequests,
+	models.ErrNotFound.Code:       http.StatusNotFound,
+	models.ErrConflict.Code:       http.StatusConflict,
+	models.ErrContentEmpty.Code:   http.StatusBadRequest,
+	models.ErrContentTooLong.Code: http.StatusBadRequest,
+	models.ErrContentInvalid.Code: http.StatusBadRequest,
+	models.ErrInvalid.Code:        http.StatusBadRequest,
+	ErrTooLarge.Code:              http.StatusRequestEntityTooLarge,
+	ErrUnsupportedMedia.Code:      http.StatusUnsupportedMediaType,
+	ErrMethodNotAllowed.Code:      http.StatusMethodNotAllowed,
+	models.ErrUnavailable.Code:    http.StatusServiceUnavailable,
 }
 
 // ProblemFor maps err to its problem document and Retry-After in seconds (0
-// for none). known is false for an error outside the table: the caller logs it
-// and the client gets a generic 500.
+// for none): the first models.Error in err's chain says the code, and err's
+// text is the detail. known is false for an error with no code in the table:
+// the caller logs it and the client gets a generic 500.
 func ProblemFor(err error) (p Problem, retryAfter int64, known bool) {
-	for _, e := range problems {
-		if !errors.Is(err, e.err) {
-			continue
+	var e *models.Error
+	if errors.As(err, &e) {
+		if status, ok := statuses[e.Code]; ok {
+			p = Problem{Type: "about:blank", Title: title(status), Status: status, Code: e.Code, Detail: err.Error(),
+				Until: Time(e.Until)}
+			retryAfter = models.CeilSeconds(e.RetryAfter)
+			if e.Code == models.ErrUnavailable.Code {
+				retryAfter = models.CeilSeconds(unavailableRetry)
+				p.Detail = models.ErrUnavailable.Error()
+			}
+			return p, retryAfter, true
 		}
-		p = Problem{Type: "about:blank", Title: title(e.status), Status: e.status, Code: e.code, Detail: detail(err, e.err)}
-		var r *models.Restriction
-		if errors.As(err, &r) {
-			p.Until = Time(r.Until)
-			retryAfter = models.CeilSeconds(r.RetryAfter)
-		}
-		if e.err == models.ErrUnavailable {
-			retryAfter = models.CeilSeconds(unavailableRetry)
-			p.Detail = models.ErrUnavailable.Error()
-		}
-		return p, retryAfter, true
 	}
 	return Problem{Type: "about:blank", Title: http.StatusText(500), Status: 500, Code: "internal",
 		Detail: "an internal error occurred; it has been logged"}, 0, false
@@ -116,11 +121,4 @@ func Code(err error) *string {
 	}
 	p, _, _ := ProblemFor(err)
 	return &p.Code
-}
-
-func detail(err, sentinel error) string {
-	if err == sentinel {
-		return sentinel.Error()
-	}
-	return err.Error()
 }

@@ -34,9 +34,9 @@ func TestProblemForSentinels(t *testing.T) {
 		{models.ErrContentEmpty, 400, "content_empty"},
 		{models.ErrContentTooLong, 400, "content_too_long"},
 		{models.ErrContentInvalid, 400, "content_invalid"},
-		{models.ErrTooLarge, 413, "too_large"},
-		{models.ErrUnsupportedMedia, 415, "unsupported_media_type"},
-		{models.ErrMethodNotAllowed, 405, "method_not_allowed"},
+		{api.ErrTooLarge, 413, "too_large"},
+		{api.ErrUnsupportedMedia, 415, "unsupported_media_type"},
+		{api.ErrMethodNotAllowed, 405, "method_not_allowed"},
 		{models.ErrUnavailable, 503, "unavailable"},
 	}
 	for _, tt := range tests {
@@ -94,17 +94,17 @@ func TestProblemForRestriction(t *testing.T) {
 		retry     int64
 		detailHas string
 	}{
-		{"muted", &models.Restriction{Err: models.ErrMuted, Until: &until, RetryAfter: 90 * time.Second},
+		{"muted", models.Restricted(models.ErrMuted, &until, 90*time.Second),
 			403, "muted", "2026-11-25T09:00:00.123456Z", 90, "muted"},
-		{"temporary ban", &models.Restriction{Err: models.ErrBanned, Until: &until, RetryAfter: 1500 * time.Millisecond},
+		{"temporary ban", models.Restricted(models.ErrBanned, &until, 1500*time.Millisecond),
 			403, "banned", "2026-11-25T09:00:00.123456Z", 2, "banned"},
-		{"permanent ban", &models.Restriction{Err: models.ErrBanned},
+		{"permanent ban", models.Restricted(models.ErrBanned, nil, 0),
 			403, "banned", "", 0, "banned"},
-		{"chat lock", &models.Restriction{Err: models.ErrChatLocked, Until: &until, RetryAfter: time.Second},
+		{"chat lock", models.Restricted(models.ErrChatLocked, &until, time.Second),
 			403, "chat_locked", "2026-11-25T09:00:00.123456Z", 1, "locked"},
-		{"slow mode", &models.Restriction{Err: models.WithDetail(models.ErrRateLimited, "slow mode: one message every 10 s"), Until: &until, RetryAfter: 9*time.Second + time.Millisecond},
+		{"slow mode", models.Restricted(models.WithDetail(models.ErrRateLimited, "slow mode: one message every 10 s"), &until, 9*time.Second+time.Millisecond),
 			429, "rate_limited", "2026-11-25T09:00:00.123456Z", 10, "slow mode"},
-		{"wrapped", fmt.Errorf("send: %w", &models.Restriction{Err: models.ErrMuted, Until: &until, RetryAfter: time.Minute}),
+		{"wrapped", fmt.Errorf("send: %w", models.Restricted(models.ErrMuted, &until, time.Minute)),
 			403, "muted", "2026-11-25T09:00:00.123456Z", 60, "muted"},
 	}
 	for _, tt := range tests {
@@ -169,9 +169,9 @@ func TestProblemForUnavailableHidesCause(t *testing.T) {
 func TestProblemForClientGone(t *testing.T) {
 	t.Parallel()
 	for _, err := range []error{
-		models.ErrClientGone,
-		fmt.Errorf("%w: %w", models.ErrClientGone, models.ErrUnavailable),
-		fmt.Errorf("%w: %w", models.ErrClientGone, errors.New("context canceled")),
+		api.ErrClientGone,
+		fmt.Errorf("%w: %w", api.ErrClientGone, models.ErrUnavailable),
+		fmt.Errorf("%w: %w", api.ErrClientGone, errors.New("context canceled")),
 	} {
 		p, _, known := api.ProblemFor(err)
 		if !known || p.Status != api.StatusClientClosed || p.Code != "client_gone" {

@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -90,7 +91,7 @@ type liveKitEvent struct {
 func (h *liveKitHandlers) webhook(c *gin.Context) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxWebhookBody))
 	if err != nil {
-		fail(c, models.WithDetail(models.ErrTooLarge, "webhook body is over %d bytes", maxWebhookBody))
+		fail(c, models.WithDetail(api.ErrTooLarge, "webhook body is over %d bytes", maxWebhookBody))
 		return
 	}
 	if err := h.verify(c.GetHeader("Authorization"), body); err != nil {

@@ -162,8 +162,8 @@ func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
 			err = errExpiredForStream
 		}
 		if errors.Is(err, errCostRefused) {
-			fail(c, &models.Restriction{RetryAfter: max(guard.wait(ip), time.Second),
-				Err: models.WithDetail(models.ErrRateLimited, "too many tokens from your address needed checking with the identity provider and were refused; a token that needs no such check still works")})
+			fail(c, models.Restricted(models.WithDetail(models.ErrRateLimited, "too many tokens from your address needed checking with the identity provider and were refused; a token that needs no such check still works"),
+				nil, max(guard.wait(ip), time.Second)))
 			return
 		}
 		if err != nil {

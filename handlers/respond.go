@@ -27,7 +27,7 @@ import (
 // whatever went wrong: most likely its going away did.
 func fail(c *gin.Context, err error) {
 	if c.Request.Context().Err() != nil {
-		err = fmt.Errorf("%w: %w", models.ErrClientGone, err)
+		err = fmt.Errorf("%w: %w", api.ErrClientGone, err)
 	}
 	p, retry, known := api.ProblemFor(err)
 	switch {
@@ -71,7 +71,7 @@ const maxBody = 32 << 10
 func bind(c *gin.Context, v any) error {
 	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/json" || (params["charset"] != "" && !equalFold(params["charset"], "utf-8")) {
-		return models.ErrUnsupportedMedia
+		return api.ErrUnsupportedMedia
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 	if err != nil {
@@ -79,10 +79,10 @@ func bind(c *gin.Context, v any) error {
 		var netErr *net.OpError
 		switch {
 		case errors.As(err, &tooLarge):
-			return models.WithDetail(models.ErrTooLarge, "request body is over %d bytes", maxBody)
+			return models.WithDetail(api.ErrTooLarge, "request body is over %d bytes", maxBody)
 		case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &netErr), c.Request.Context().Err() != nil:
 			// The connection ended (or was reset) before the body did.
-			return fmt.Errorf("%w: reading the body: %w", models.ErrClientGone, err)
+			return fmt.Errorf("%w: reading the body: %w", api.ErrClientGone, err)
 		}
 		return models.Invalidf("could not read the request body")
 	}

@@ -84,7 +84,7 @@ func New(d Deps) *Server {
 	}
 	r.Use(requestLog(d.Log), recovery(), securityHeaders, d.Metrics.observe)
 	r.NoRoute(func(c *gin.Context) { fail(c, models.WithDetail(models.ErrNotFound, "no such path")) })
-	r.NoMethod(func(c *gin.Context) { fail(c, models.ErrMethodNotAllowed) })
+	r.NoMethod(func(c *gin.Context) { fail(c, api.ErrMethodNotAllowed) })
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, api.Health{Status: "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {

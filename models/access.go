@@ -52,59 +52,11 @@ type standing struct {
 	at    time.Time
 }
 
-// standingRow is one user's rows in one room, read in a single query.
-type standingRow struct {
-	KRoomID     *string    `gorm:"column:k_room_id"`
-	KUserID     *string    `gorm:"column:k_user_id"`
-	PUserID     *string    `gorm:"column:p_user_id"`
-	PName       *string    `gorm:"column:p_name"`
-	PRole       *string    `gorm:"column:p_role"`
-	PJoinedAt   *time.Time `gorm:"column:p_joined_at"`
-	PIsAdmin    *bool      `gorm:"column:p_is_admin"`
-	BUserID     *string    `gorm:"column:b_user_id"`
-	BUntil      *time.Time `gorm:"column:b_until"`
-	BReason     *string    `gorm:"column:b_reason"`
-	BActorID    *string    `gorm:"column:b_actor_id"`
-	BCreatedAt  *time.Time `gorm:"column:b_created_at"`
-	MUserID     *string    `gorm:"column:m_user_id"`
-	MUntil      *time.Time `gorm:"column:m_until"`
-	LUserID     *string    `gorm:"column:l_user_id"`
-	LLastPostAt *time.Time `gorm:"column:l_last_post_at"`
-	LTokens     *float64   `gorm:"column:l_tokens"`
-	LTokensAt   *time.Time `gorm:"column:l_tokens_at"`
-}
-
-// standingSQL reads the rows of the (room_id, user_id) pairs of k.
-const (
-	standingSelect = `SELECT k.room_id AS k_room_id, k.user_id AS k_user_id,
- p.user_id AS p_user_id, p.name AS p_name, p.role AS p_role, p.joined_at AS p_joined_at, p.is_admin AS p_is_admin,
- b.user_id AS b_user_id, b.until AS b_until, b.reason AS b_reason, b.actor_id AS b_actor_id, b.created_at AS b_created_at,
- m.user_id AS m_user_id, m.until AS m_until,
- l.user_id AS l_user_id, l.last_post_at AS l_last_post_at, l.tokens AS l_tokens, l.tokens_at AS l_tokens_at
-FROM `
-	standingJoins = `
-LEFT JOIN participants p ON p.room_id = k.room_id AND p.user_id = k.user_id
-LEFT JOIN bans b ON b.room_id = k.room_id AND b.user_id = k.user_id
-LEFT JOIN mutes m ON m.room_id = k.room_id AND m.user_id = k.user_id
-LEFT JOIN send_limits l ON l.room_id = k.room_id AND l.user_id = k.user_id`
-	standingSQL = standingSelect + "(SELECT CAST(? AS TEXT) AS room_id, CAST(? AS TEXT) AS user_id) k" + standingJoins
-)
-
 // loadStanding reads actor's participation, ban, mute and send limit in room
 // with one query.
-// In a send on the SQLite writer, the rows come from the send cache.
-func loadStanding(tx *gorm.DB, room *Room, actor Actor) (*standing, error) {
-	read := func() (*standingRow, error) {
-		var row standingRow
-		return &row, tx.Raw(standingSQL, room.ID, actor.UserID).Scan(&row).Error
-	}
-	var row *standingRow
-	var err error
-	if c := cacheOf(tx); c != nil {
-		row, err = c.standingRow(room.ID, actor.UserID, read)
-	} else {
-		row, err = read()
-	}
+// In a send, the rows come from the send cache.
+func loadStanding(t *txn, room *Room, actor Actor) (*standing, error) {
+	row, err := t.standingRow(room.ID, actor.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +109,7 @@ func (s *standing) requireMember() error {
 		return nil
 	}
 	if s.ban != nil {
-		return &Restriction{Err: ErrBanned, Until: s.ban.Until, RetryAfter: untilDelay(s.ban.Until, s.at)}
+		return Restricted(ErrBanned, s.ban.Until, untilDelay(s.ban.Until, s.at))
 	}
 	if s.part == nil {
 		return ErrNotParticipant
@@ -179,7 +131,7 @@ func (s *standing) requireRank(min rank) error {
 // mayActOn refuses an action on a target of equal or higher rank.
 func (s *standing) mayActOn(target rank) error {
 	if s.rank() <= target {
-		return withDetail(ErrForbidden, "you may not act on a user of equal or higher rank")
+		return WithDetail(ErrForbidden, "you may not act on a user of equal or higher rank")
 	}
 	return nil
 }
@@ -192,26 +144,25 @@ func (s *standing) postCheck(rate Rate, slowMode bool) error {
 		return nil
 	}
 	if s.mute != nil {
-		return &Restriction{Err: ErrMuted, Until: &s.mute.Until, RetryAfter: untilDelay(&s.mute.Until, s.at)}
+		return Restricted(ErrMuted, &s.mute.Until, untilDelay(&s.mute.Until, s.at))
 	}
 	if s.rank() >= rankModerator {
 		return nil
 	}
 	if l := s.room.LockedUntil; l != nil && l.After(s.at) {
-		return &Restriction{Err: ErrChatLocked, Until: l, RetryAfter: untilDelay(l, s.at)}
+		return Restricted(ErrChatLocked, l, untilDelay(l, s.at))
 	}
 	if slowMode && s.room.SlowModeSeconds > 0 && s.limit != nil {
 		next := s.limit.LastPostAt.Add(time.Duration(s.room.SlowModeSeconds) * time.Second)
 		if next.After(s.at) {
-			return &Restriction{Err: withDetail(ErrRateLimited, "slow mode: one message every %d s", s.room.SlowModeSeconds),
-				Until: &next, RetryAfter: next.Sub(s.at)}
+			return Restricted(WithDetail(ErrRateLimited, "slow mode: one message every %d s", s.room.SlowModeSeconds),
+				&next, next.Sub(s.at))
 		}
 	}
 	if tokens := s.tokens(rate); rate.Count > 0 && tokens < 1 {
 		wait := time.Duration((1 - tokens) / refillPerSecond(rate) * float64(time.Second))
 		next := s.at.Add(wait)
-		return &Restriction{Err: withDetail(ErrRateLimited, "flood limit: %d messages per %s", rate.Count, rate.Per),
-			Until: &next, RetryAfter: wait}
+		return Restricted(WithDetail(ErrRateLimited, "flood limit: %d messages per %s", rate.Count, rate.Per), &next, wait)
 	}
 	return nil
 }
@@ -229,7 +180,7 @@ func (s *standing) tokens(r Rate) float64 {
 
 // recordPost spends one token and, for a send (not an edit), restarts the
 // slow-mode clock.
-func (s *standing) recordPost(tx *gorm.DB, r Rate, send bool) error {
+func (s *standing) recordPost(t *txn, r Rate, send bool) error {
 	if s.actor.Admin || s.rank() >= rankModerator {
 		return nil
 	}
@@ -237,13 +188,13 @@ func (s *standing) recordPost(tx *gorm.DB, r Rate, send bool) error {
 	if s.limit != nil && !send {
 		l.LastPostAt = s.limit.LastPostAt
 	}
-	if c := cacheOf(tx); c != nil && c.setLimit(l) {
+	if t.cache != nil && t.cache.setLimit(l) {
 		return nil
 	}
 	if s.limit == nil {
-		return tx.Create(&l).Error
+		return t.db.Create(&l).Error
 	}
-	return tx.Model(&SendLimit{}).Where("room_id = ? AND user_id = ?", l.RoomID, l.UserID).
+	return t.db.Model(&SendLimit{}).Where("room_id = ? AND user_id = ?", l.RoomID, l.UserID).
 		Updates(map[string]any{"last_post_at": l.LastPostAt, "tokens": l.Tokens, "tokens_at": l.TokensAt}).Error
 }
 

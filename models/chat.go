@@ -41,28 +41,33 @@ func NewChat(store *Store, encode Encoder, notify Notifier, opts Options) *Chat 
 	return &Chat{store: store, encode: encode, notify: notify, opts: opts}
 }
 
-// write runs fn in a write transaction on the open room roomID, locked, and
-// notifies the events fn emitted once the transaction has committed.
-func (c *Chat) write(ctx context.Context, roomID string, fn func(t *txEvents, room *Room) error) error {
-	return c.writeWith(ctx, c.store.write, roomID, fn)
+// write runs fn in a write transaction on the open room roomID, locked, with
+// actor's standing in it, and notifies the events fn emitted once the
+// transaction has committed.
+func (c *Chat) write(ctx context.Context, actor Actor, roomID string, fn func(t *txEvents, s *standing) error) error {
+	return c.writeWith(ctx, c.store.write, actor, roomID, fn)
 }
 
-// send is write for Send, which alone may use a send cache.
-func (c *Chat) send(ctx context.Context, key sendKey, fn func(t *txEvents, room *Room) error) error {
-	write := func(ctx context.Context, tx func(*gorm.DB) error) error { return c.store.writeSend(ctx, key, tx) }
-	return c.writeWith(ctx, write, key.room, fn)
+// send is write for Send, which alone is handed a send cache.
+func (c *Chat) send(ctx context.Context, actor Actor, key sendKey, fn func(t *txEvents, s *standing) error) error {
+	write := func(ctx context.Context, fn func(*txn) error) error { return c.store.writeSend(ctx, key, fn) }
+	return c.writeWith(ctx, write, actor, key.room, fn)
 }
 
-func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*gorm.DB) error) error, roomID string,
-	fn func(t *txEvents, room *Room) error) error {
+func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*txn) error) error, actor Actor, roomID string,
+	fn func(t *txEvents, s *standing) error) error {
 	var evs []*Event
-	err := write(ctx, func(tx *gorm.DB) error {
-		room, err := c.store.lockRoom(tx, roomID)
+	err := write(ctx, func(tx *txn) error {
+		room, err := tx.lockRoom(roomID)
 		if err != nil {
 			return roomErr(err)
 		}
-		t := &txEvents{chat: c, tx: tx, roomID: roomID}
-		if err := fn(t, room); err != nil {
+		s, err := loadStanding(tx, room, actor)
+		if err != nil {
+			return err
+		}
+		t := &txEvents{txn: tx, chat: c, roomID: roomID}
+		if err := fn(t, s); err != nil {
 			return err
 		}
 		evs = t.evs
@@ -89,7 +94,7 @@ func (c *Chat) read(ctx context.Context, roomID string, fn func(tx *gorm.DB, roo
 // admin.
 func (c *Chat) member(ctx context.Context, actor Actor, roomID string, fn func(tx *gorm.DB, s *standing) error) error {
 	return c.read(ctx, roomID, func(tx *gorm.DB, room *Room) error {
-		s, err := loadStanding(tx, room, actor)
+		s, err := loadStanding(&txn{db: tx}, room, actor)
 		if err != nil {
 			return err
 		}
@@ -102,7 +107,7 @@ func (c *Chat) member(ctx context.Context, actor Actor, roomID string, fn func(t
 
 func roomErr(err error) error {
 	if storeErr(err) == ErrNotFound {
-		return withDetail(ErrNotFound, "no such room")
+		return WithDetail(ErrNotFound, "no such room")
 	}
 	return err
 }
@@ -115,11 +120,11 @@ func ValidRoomID(id string) bool { return roomIDPattern.MatchString(id) }
 // ValidUserID checks a user id: 1–128 code points of printable UTF-8.
 func ValidUserID(id string) error {
 	if n := utf8.RuneCountInString(id); n < 1 || n > 128 || !utf8.ValidString(id) {
-		return invalidf("user id must be 1–128 characters of UTF-8")
+		return Invalidf("user id must be 1–128 characters of UTF-8")
 	}
 	for _, r := range id {
 		if isForbiddenControl(r) || r == '\n' || r == '\t' {
-			return invalidf("user id has a control character")
+			return Invalidf("user id has a control character")
 		}
 	}
 	return nil
@@ -133,16 +138,16 @@ func cleanName(field, s string, required bool) (string, error) {
 	s = strings.TrimFunc(s, unicode.IsSpace)
 	if s == "" {
 		if required {
-			return "", invalidf("%s is required", field)
+			return "", Invalidf("%s is required", field)
 		}
 		return "", nil
 	}
 	if n := utf8.RuneCountInString(s); n > maxNameLength {
-		return "", invalidf("%s is %d characters; the limit is %d", field, n, maxNameLength)
+		return "", Invalidf("%s is %d characters; the limit is %d", field, n, maxNameLength)
 	}
 	for _, r := range s {
 		if isForbiddenControl(r) || r == '\n' || r == '\t' {
-			return "", invalidf("%s has a control character", field)
+			return "", Invalidf("%s has a control character", field)
 		}
 	}
 	return s, nil

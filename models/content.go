@@ -13,21 +13,21 @@ import (
 // to max code points long.
 func NormalizeContent(s string, max int) (string, error) {
 	if !utf8.ValidString(s) {
-		return "", withDetail(ErrContentInvalid, "content is not valid UTF-8")
+		return "", WithDetail(ErrContentInvalid, "content is not valid UTF-8")
 	}
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	s = strings.ReplaceAll(s, "\r", "\n")
 	for i, r := range s {
 		if isForbiddenControl(r) {
-			return "", withDetail(ErrContentInvalid, "content has control character U+%04X at byte %d", r, i)
+			return "", WithDetail(ErrContentInvalid, "content has control character U+%04X at byte %d", r, i)
 		}
 	}
 	s = strings.TrimFunc(s, unicode.IsSpace)
 	if s == "" {
-		return "", withDetail(ErrContentEmpty, "content is empty after trimming white space")
+		return "", WithDetail(ErrContentEmpty, "content is empty after trimming white space")
 	}
 	if n := utf8.RuneCountInString(s); n > max {
-		return "", withDetail(ErrContentTooLong, "content is %d code points; the limit is %d", n, max)
+		return "", WithDetail(ErrContentTooLong, "content is %d code points; the limit is %d", n, max)
 	}
 	return s, nil
 }

@@ -22,7 +22,7 @@ type writeReq struct {
 	ctx  context.Context
 	send bool    // fn may use the send cache
 	key  sendKey // for a send: who sends, and the client id
-	fn   func(tx *gorm.DB) error
+	fn   func(t *txn) error
 	done chan error
 }
 
@@ -41,7 +41,8 @@ type groupWriter struct {
 	// stmts are the transaction and savepoint statements, prepared once on
 	// conn: through gorm they cost more than the statements they wrap.
 	stmts map[string]*sql.Stmt
-	// cache is owned by the writer goroutine, like conn.
+	// cache is the writer's send cache (see sendCache): the writer
+	// goroutine alone touches it, like conn, and hands it to sends.
 	cache    *sendCache
 	observer Observer
 	// commits counts the transactions the writer has ended, for the
@@ -89,7 +90,7 @@ func newGroupWriter(pool *sql.DB) (*groupWriter, error) {
 
 // write queues fn and waits for its outcome. Once queued, a write runs even if
 // ctx ends, so that a client which goes away cannot leave a half-made batch.
-func (g *groupWriter) write(ctx context.Context, send bool, fn func(tx *gorm.DB) error) error {
+func (g *groupWriter) write(ctx context.Context, send bool, fn func(t *txn) error) error {
 	req := &writeReq{ctx: ctx, send: send, fn: fn, done: make(chan error, 1)}
 	select {
 	case g.queue <- req:
@@ -124,69 +125,14 @@ func (g *groupWriter) run() {
 	}
 }
 
-// commit runs one batch. A write whose context already ended is skipped; a
-// write that fails rolls back to its savepoint; if the transaction itself
-// fails, every write in it gets that error. Sends use the send cache; any
-// other write runs after the cache's changes are written and the cache is
-// emptied, and without it, so the next send reads what that write left.
+// commit runs one batch in one transaction and answers each write after the
+// transaction has ended: if it fails, every write in it gets that error.
 func (g *groupWriter) commit(batch []*writeReq) {
 	start := time.Now()
 	errs := make([]error, len(batch))
-	end := &commitWork{}
-	ctx := context.WithValue(context.WithValue(context.Background(), commitWorkKey{}, end), writerKey{}, g)
-	tx := g.db.WithContext(ctx)
-	cached := withCache(tx, g.cache)
-	// A write alone in its transaction needs no savepoint: if it fails, the
-	// transaction is rolled back instead.
-	solo, abandoned := len(batch) == 1, false
 	err := g.exec("BEGIN IMMEDIATE")
-	for i, req := range batch {
-		if err != nil {
-			break
-		}
-		if errs[i] = req.ctx.Err(); errs[i] != nil {
-			continue
-		}
-		if !req.send {
-			if err = g.cache.flush(tx); err != nil {
-				break
-			}
-			g.cache.reset()
-		}
-		if !solo {
-			if err = g.exec("SAVEPOINT w"); err != nil {
-				break
-			}
-		}
-		if req.send {
-			errs[i] = runSafely(cached, req.fn)
-		} else {
-			errs[i] = runSafely(tx, req.fn)
-		}
-		switch {
-		case errs[i] != nil && solo:
-			g.cache.rollback()
-			err, abandoned = g.exec("ROLLBACK"), true
-			continue
-		case errs[i] != nil:
-			g.cache.rollback()
-			err = g.exec("ROLLBACK TO SAVEPOINT w")
-		}
-		g.cache.keep()
-		if err == nil && !solo {
-			// Released at once: nested savepoints make SQLite track every
-			// level on each page it writes.
-			err = g.exec("RELEASE SAVEPOINT w")
-		}
-	}
-	if err == nil && !abandoned {
-		err = g.cache.flush(tx)
-	}
-	if err == nil && !abandoned {
-		err = end.run(cached)
-	}
-	if err == nil && !abandoned {
-		err = g.exec("COMMIT")
+	if err == nil {
+		err = g.transact(batch, errs)
 	}
 	if err != nil {
 		_ = g.exec("ROLLBACK") // fails harmlessly when no transaction is open
@@ -201,6 +147,63 @@ func (g *groupWriter) commit(batch []*writeReq) {
 		}
 		req.done <- errs[i]
 	}
+}
+
+// transact runs the batch's writes in the open transaction and ends it, by
+// the send cache's rules (see sendCache): a send runs with the cache, any
+// other write after the cache is written back and emptied, and at the end
+// the cache is written back before the commit work and COMMIT. A write whose
+// context already ended is skipped; a write that fails rolls back to its
+// savepoint, or, alone in the batch, rolls back the transaction. It returns
+// the transaction's error; each write's own is in errs.
+func (g *groupWriter) transact(batch []*writeReq, errs []error) error {
+	t := &txn{db: g.db, writer: g, work: &commitWork{}}
+	send := *t
+	send.cache = g.cache
+	// A write alone in its transaction needs no savepoint: if it fails, the
+	// transaction is rolled back instead.
+	savepoints := len(batch) > 1
+	for i, req := range batch {
+		if errs[i] = req.ctx.Err(); errs[i] != nil {
+			continue
+		}
+		wt := &send
+		if !req.send {
+			if err := g.cache.writeBack(t); err != nil {
+				return err
+			}
+			wt = t
+		}
+		if savepoints {
+			if err := g.exec("SAVEPOINT w"); err != nil {
+				return err
+			}
+		}
+		if errs[i] = runSafely(wt, req.fn); errs[i] != nil {
+			g.cache.rollback()
+			if !savepoints {
+				return g.exec("ROLLBACK")
+			}
+			if err := g.exec("ROLLBACK TO SAVEPOINT w"); err != nil {
+				return err
+			}
+		}
+		g.cache.keep()
+		if savepoints {
+			// Released at once: nested savepoints make SQLite track every
+			// level on each page it writes.
+			if err := g.exec("RELEASE SAVEPOINT w"); err != nil {
+				return err
+			}
+		}
+	}
+	if err := g.cache.flush(t); err != nil {
+		return err
+	}
+	if err := t.work.run(&send); err != nil {
+		return err
+	}
+	return g.exec("COMMIT")
 }
 
 func (g *groupWriter) exec(stmt string) error {
@@ -231,72 +234,15 @@ func (g *groupWriter) translate(err error) error {
 	return err
 }
 
-// writerKey marks a transaction of the SQLite writer.
-type writerKey struct{}
-
-// execSQL runs q in tx's transaction and says how many rows it changed. In a
-// transaction of the SQLite writer, q runs as a statement prepared once on
-// the writer's connection, past gorm: for the few statements every send runs,
-// gorm's building of the statement cost more than SQLite's running it.
-//
-// In the last steps of a PostgreSQL batch (see pipeline), q is queued instead
-// and the count is 0.
-func execSQL(tx *gorm.DB, q string, args ...any) (int64, error) {
-	if p := pipelineOf(tx); p != nil {
-		p.queue(q, args...)
-		return 0, nil
-	}
-	g, ok := tx.Statement.Context.Value(writerKey{}).(*groupWriter)
-	if !ok {
-		res := tx.Exec(q, args...)
-		return res.RowsAffected, res.Error
-	}
-	st, err := g.stmt(q)
-	if err != nil {
-		return 0, err
-	}
-	res, err := st.Exec(args...)
-	if err != nil {
-		return 0, g.translate(err)
-	}
-	return res.RowsAffected()
-}
-
-// queryInt64s is execSQL for a query of one integer column.
-func queryInt64s(tx *gorm.DB, q string, args ...any) ([]int64, error) {
-	var out []int64
-	g, ok := tx.Statement.Context.Value(writerKey{}).(*groupWriter)
-	if !ok {
-		return out, tx.Raw(q, args...).Scan(&out).Error
-	}
-	st, err := g.stmt(q)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.Query(args...)
-	if err != nil {
-		return nil, g.translate(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // runSafely runs fn, turning a panic into an error so one bad write cannot
 // take the writer down with the others' work.
-func runSafely(tx *gorm.DB, fn func(tx *gorm.DB) error) (err error) {
+func runSafely(t *txn, fn func(t *txn) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("write panicked: %v", r)
 		}
 	}()
-	return fn(tx)
+	return fn(t)
 }
 
 // close stops the writer after the batch in hand.
@@ -309,67 +255,6 @@ func (g *groupWriter) close() {
 		}
 		g.conn.Close()
 	})
-}
-
-// commitWork is work that a write transaction does once at its end, after
-// every write in it: on SQLite, once for a whole group commit.
-type commitWork struct {
-	keys map[string]bool
-	fns  []func(tx *gorm.DB) error
-	// soon, when set, takes the work that may wait (see atCommitOrSoon).
-	soon func(key string, f func(tx *gorm.DB) error)
-}
-
-type commitWorkKey struct{}
-
-// atCommit asks for f to run at the end of the write transaction tx belongs
-// to, once per key however many writes ask. If a write that asked is rolled
-// back, f runs all the same, so it must be right to run at any time.
-// Outside such a transaction, f runs at once.
-func atCommit(tx *gorm.DB, key string, f func(tx *gorm.DB) error) error {
-	w, ok := tx.Statement.Context.Value(commitWorkKey{}).(*commitWork)
-	if !ok {
-		return f(tx)
-	}
-	if w.keys == nil {
-		w.keys = map[string]bool{}
-	}
-	if !w.keys[key] {
-		w.keys[key] = true
-		w.fns = append(w.fns, f)
-	}
-	return nil
-}
-
-// atCommitOrSoon is atCommit for work that may also run after the commit,
-// within a second, in a transaction of its own: where the transaction says
-// so (a PostgreSQL batch of sends, which holds its room's lock and would
-// hold it longer), f is handed on; elsewhere it runs at commit.
-func atCommitOrSoon(tx *gorm.DB, key string, f func(tx *gorm.DB) error) error {
-	if w, ok := tx.Statement.Context.Value(commitWorkKey{}).(*commitWork); ok && w.soon != nil {
-		w.soon(key, f)
-		return nil
-	}
-	return atCommit(tx, key, f)
-}
-
-// withCommitWork runs fn and then the work it asked for, in tx.
-func withCommitWork(tx *gorm.DB, fn func(tx *gorm.DB) error) error {
-	w := &commitWork{}
-	tx = tx.WithContext(context.WithValue(tx.Statement.Context, commitWorkKey{}, w))
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return w.run(tx)
-}
-
-func (w *commitWork) run(tx *gorm.DB) error {
-	for _, f := range w.fns {
-		if err := f(tx); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // checkpointEvery is how often the WAL is copied back into the database. A

@@ -43,22 +43,18 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 	}
 	if in.ClientID != nil {
 		if n := utf8.RuneCountInString(*in.ClientID); n < 1 || n > maxClientIDLength || !printable(*in.ClientID) {
-			return nil, false, invalidf("client_id must be 1–%d printable characters", maxClientIDLength)
+			return nil, false, Invalidf("client_id must be 1–%d printable characters", maxClientIDLength)
 		}
 	}
 	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64 || !printable(*in.ReplyTo)) {
-		return nil, false, invalidf("reply_to is not a message of this room")
+		return nil, false, Invalidf("reply_to is not a message of this room")
 	}
-	err = c.send(ctx, sendKey{room: roomID, user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, room *Room) error {
+	err = c.send(ctx, actor, sendKey{room: roomID, user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, s *standing) error {
 		msg, created = nil, false // a batch rolled back runs its sends again
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
 		if err := s.requireMember(); err != nil {
 			return err
 		}
-		prev, err := sentBefore(t.tx, roomID, actor.UserID, in.ClientID)
+		prev, err := t.sentBefore(roomID, actor.UserID, in.ClientID)
 		switch {
 		case err != nil:
 			return err
@@ -66,59 +62,40 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 			msg = prev
 			return nil
 		case prev != nil:
-			return withDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
+			return WithDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
 		}
 		if err := s.postCheck(c.opts.SendRate, true); err != nil {
 			return err
 		}
 		if in.ReplyTo != nil {
 			var n int64
-			if err := t.tx.Model(&Message{}).Where("id = ? AND room_id = ?", *in.ReplyTo, roomID).Count(&n).Error; err != nil {
+			if err := t.db.Model(&Message{}).Where("id = ? AND room_id = ?", *in.ReplyTo, roomID).Count(&n).Error; err != nil {
 				return err
 			}
 			if n == 0 {
-				return invalidf("reply_to is not a message of this room")
+				return Invalidf("reply_to is not a message of this room")
 			}
 		}
-		seq, err := nextSeq(t.tx, roomID)
+		seq, err := t.nextSeq(roomID)
 		if err != nil {
 			return err
 		}
 		msg = &Message{ID: newID(), RoomID: roomID, Seq: seq, SenderID: actor.UserID, SenderName: senderName(s),
 			Content: content, CreatedAt: s.at, ReplyTo: in.ReplyTo, ClientID: in.ClientID}
-		if err := insert(t.tx, insertMessage, msg.ID, msg.RoomID, msg.Seq, msg.SenderID, msg.SenderName, msg.Content, msg.CreatedAt,
+		if err := t.insert(insertMessage, msg.ID, msg.RoomID, msg.Seq, msg.SenderID, msg.SenderName, msg.Content, msg.CreatedAt,
 			msg.EditedAt, msg.ReplyTo, msg.IsDeleted, msg.ClientID); err != nil {
 			return err
 		}
-		if err := s.recordPost(t.tx, c.opts.SendRate, true); err != nil {
+		if err := s.recordPost(t.txn, c.opts.SendRate, true); err != nil {
 			return err
 		}
 		if err := t.append(&Event{RoomID: roomID, Seq: seq, Type: EventMessageCreated, Time: s.at, MessageID: msg.ID, Payload: msg}); err != nil {
 			return err
 		}
 		created = true
-		return atCommitOrSoon(t.tx, "prune:"+roomID, func(tx *gorm.DB) error { return c.prune(tx, roomID) })
+		return t.atCommitOrSoon("prune:"+roomID, func(t *txn) error { return t.prune(roomID, c.opts.HistoryLimit) })
 	})
 	return msg, created, err
-}
-
-// sentBefore returns the sender's message in the room with clientID, or nil:
-// from a batch's cache when the batch read it beforehand (see begin).
-func sentBefore(tx *gorm.DB, roomID, senderID string, clientID *string) (*Message, error) {
-	if clientID == nil {
-		return nil, nil
-	}
-	if c := cacheOf(tx); c != nil {
-		if m, ok := c.sent[sendKey{roomID, senderID, clientID}.id()]; ok {
-			return m, nil
-		}
-	}
-	var prev Message
-	res := tx.Raw("SELECT * FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?", roomID, senderID, *clientID).Scan(&prev)
-	if res.Error != nil || res.RowsAffected == 0 {
-		return nil, res.Error
-	}
-	return &prev, nil
 }
 
 func senderName(s *standing) string {
@@ -127,53 +104,6 @@ func senderName(s *standing) string {
 	}
 	return displayName(s.actor)
 }
-
-// prune keeps the room's newest HistoryLimit messages (deleted ones count) and
-// the events from the oldest of them on; older rows are deleted. On SQLite it
-// runs once per room at the end of a write transaction (see atCommit), so a
-// group commit of many sends to one room prunes it once; on PostgreSQL a
-// batch of sends leaves it to run within the second, out of the batch that
-// holds the room's lock (see atCommitOrSoon, sendBatcher.soon): the contract
-// allows a second for what falls out to be deleted.
-//
-// It runs after every send, so it is written in plain SQL (see execSQL).
-func (c *Chat) prune(tx *gorm.DB, roomID string) error {
-	if c.store.pg {
-		// One round trip: on PostgreSQL it costs more than the statements.
-		_, err := execSQL(tx, prunePostgres, roomID, c.opts.HistoryLimit-1, roomID, roomID, roomID, roomID)
-		return err
-	}
-	cutoff, err := queryInt64s(tx, "SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?", roomID, c.opts.HistoryLimit-1)
-	if err != nil || len(cutoff) == 0 {
-		return err
-	}
-	oldest := cutoff[0]
-	n, err := execSQL(tx, "UPDATE rooms SET oldest_seq = ? WHERE id = ? AND oldest_seq < ?", oldest, roomID, oldest)
-	if err != nil || n == 0 {
-		return err // nothing fell out since the last prune
-	}
-	if c := cacheOf(tx); c != nil {
-		c.setOldest(roomID, oldest)
-	}
-	if _, err := execSQL(tx, "DELETE FROM messages WHERE room_id = ? AND seq < ?", roomID, oldest); err != nil {
-		return err
-	}
-	_, err = execSQL(tx, "DELETE FROM events WHERE room_id = ? AND seq < ?", roomID, oldest)
-	return err
-}
-
-// prunePostgres is prune in one statement: the statements of a WITH see one
-// snapshot, and the deletes run only when oldest_seq moved. They delete from
-// the old oldest_seq, below which nothing is left: a range open below would
-// walk every row deleted before and not yet vacuumed, which under a steady
-// stream of sends grew to thousands of index entries a prune.
-const prunePostgres = `WITH cut AS (SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?),
- old AS (SELECT oldest_seq FROM rooms WHERE id = ?),
- moved AS (UPDATE rooms SET oldest_seq = cut.seq FROM cut, old WHERE rooms.id = ? AND rooms.oldest_seq < cut.seq
-  RETURNING old.oldest_seq AS low, cut.seq AS high),
- m AS (DELETE FROM messages WHERE room_id = ? AND seq >= (SELECT low FROM moved) AND seq < (SELECT high FROM moved)),
- e AS (DELETE FROM events WHERE room_id = ? AND seq >= (SELECT low FROM moved) AND seq < (SELECT high FROM moved))
-SELECT 1`
 
 // HistoryQuery selects a page of history: the newest messages, those before a
 // seq (newest first), or those after a seq (oldest first).
@@ -204,11 +134,11 @@ func (c *Chat) History(ctx context.Context, actor Actor, roomID string, q Histor
 	}
 	switch {
 	case q.Limit < 1 || q.Limit > MaxPageSize:
-		return nil, invalidf("limit must be 1–%d", MaxPageSize)
+		return nil, Invalidf("limit must be 1–%d", MaxPageSize)
 	case q.Before != nil && q.After != nil:
-		return nil, invalidf("give before or after, not both")
+		return nil, Invalidf("give before or after, not both")
 	case q.Before != nil && *q.Before < 1, q.After != nil && *q.After < 0:
-		return nil, invalidf("before must be ≥ 1 and after ≥ 0")
+		return nil, Invalidf("before must be ≥ 1 and after ≥ 0")
 	}
 	var page HistoryPage
 	err := c.member(ctx, actor, roomID, func(tx *gorm.DB, s *standing) error {
@@ -244,7 +174,7 @@ func (c *Chat) GetMessage(ctx context.Context, actor Actor, roomID, id string) (
 
 func messageErr(err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return withDetail(ErrNotFound, "no such message in this room")
+		return WithDetail(ErrNotFound, "no such message in this room")
 	}
 	return err
 }
@@ -257,22 +187,18 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 		return nil, err
 	}
 	var m Message
-	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
+	err = c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireMember(); err != nil {
 			return err
 		}
-		if err := messageErr(t.tx.Where("id = ? AND room_id = ?", id, roomID).Take(&m).Error); err != nil {
+		if err := messageErr(t.db.Where("id = ? AND room_id = ?", id, roomID).Take(&m).Error); err != nil {
 			return err
 		}
 		if m.IsDeleted {
-			return withDetail(ErrNotFound, "the message was deleted")
+			return WithDetail(ErrNotFound, "the message was deleted")
 		}
 		if m.SenderID != actor.UserID {
-			return withDetail(ErrForbidden, "only the sender may edit a message")
+			return WithDetail(ErrForbidden, "only the sender may edit a message")
 		}
 		if err := s.postCheck(c.opts.SendRate, false); err != nil {
 			return err
@@ -283,10 +209,10 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 			m.SentSHA256, changes["sent_sha256"] = &sent, sent
 		}
 		m.Content, m.EditedAt = content, &s.at
-		if err := t.tx.Model(&m).Updates(changes).Error; err != nil {
+		if err := t.db.Model(&m).Updates(changes).Error; err != nil {
 			return err
 		}
-		if err := s.recordPost(t.tx, c.opts.SendRate, false); err != nil {
+		if err := s.recordPost(t.txn, c.opts.SendRate, false); err != nil {
 			return err
 		}
 		return t.emit(&Event{RoomID: roomID, Type: EventMessageUpdated, MessageID: m.ID, Payload: &m})
@@ -299,20 +225,16 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 // from the message and from every event that carried it. Deleting a deleted
 // message does nothing.
 func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string) error {
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireMember(); err != nil {
 			return err
 		}
 		var m Message
-		if err := messageErr(t.tx.Where("id = ? AND room_id = ?", id, roomID).Take(&m).Error); err != nil {
+		if err := messageErr(t.db.Where("id = ? AND room_id = ?", id, roomID).Take(&m).Error); err != nil {
 			return err
 		}
 		if m.SenderID != actor.UserID {
-			if _, _, err := c.modTarget(t.tx, s, m.SenderID); err != nil {
+			if _, err := modTarget(t.db, s, m.SenderID); err != nil {
 				return err
 			}
 		}
@@ -320,10 +242,10 @@ func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string
 			return nil
 		}
 		m.Content, m.IsDeleted, m.SentSHA256 = "", true, nil
-		if err := t.tx.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true, "sent_sha256": nil}).Error; err != nil {
+		if err := t.db.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true, "sent_sha256": nil}).Error; err != nil {
 			return err
 		}
-		if err := c.eraseFromLog(t.tx, &m); err != nil {
+		if err := c.eraseFromLog(t.db, &m); err != nil {
 			return err
 		}
 		if err := t.emit(&Event{RoomID: roomID, Type: EventMessageDeleted, MessageID: m.ID,

@@ -1,7 +1,8 @@
-// Package models owns the chat domain: the gorm entities, the Store that alone
-// talks to the database, the domain errors, and the use cases (create, join,
-// send, edit, delete, mute, ban, lock…) in which every participation and
-// moderation rule is checked inside the transaction that writes.
+// Package models owns the chat domain: the gorm entities, the Store that owns
+// the database and its transactions, the domain errors, and the use cases
+// (create, join, send, edit, delete, mute, ban, lock…) in which every
+// participation and moderation rule is checked inside the transaction that
+// writes.
 package models
 
 import (

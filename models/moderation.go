@@ -35,7 +35,7 @@ const (
 // log writes one moderation log entry for the room of the transaction.
 func (t *txEvents) log(e *LogEntry) error {
 	e.CreatedAt, e.RoomID = now(), t.roomID
-	return t.tx.Create(e).Error
+	return t.db.Create(e).Error
 }
 
 // Mute stops a participant posting for d (1 s to 7 days).
@@ -44,27 +44,19 @@ func (c *Chat) Mute(ctx context.Context, actor Actor, roomID, userID string, d t
 		return nil, err
 	}
 	if d < time.Second || d > MaxMute {
-		return nil, invalidf("duration_seconds must be 1–%d", int(MaxMute.Seconds()))
+		return nil, Invalidf("duration_seconds must be 1–%d", int(MaxMute.Seconds()))
 	}
 	reason, err := cleanReason(reason)
 	if err != nil {
 		return nil, err
 	}
 	var m *Mute
-	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
-		_, p, err := c.modTarget(t.tx, s, userID)
-		if err != nil {
-			return err
-		}
+	err = c.moderate(ctx, actor, roomID, userID, func(t *txEvents, s *standing, p *Participant) error {
 		if p == nil {
-			return withDetail(ErrNotFound, "user %q is not in this room", userID)
+			return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 		}
 		m = &Mute{RoomID: roomID, UserID: userID, Until: s.at.Add(d), Reason: reason, ActorID: actor.UserID, CreatedAt: s.at}
-		if err := upsert(t.tx, m); err != nil {
+		if err := upsert(t.db, m); err != nil {
 			return err
 		}
 		if err := t.emit(&Event{RoomID: roomID, Type: EventUserMuted,
@@ -82,21 +74,13 @@ func (c *Chat) Unmute(ctx context.Context, actor Actor, roomID, userID string) e
 	if err := ValidUserID(userID); err != nil {
 		return err
 	}
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
-		_, p, err := c.modTarget(t.tx, s, userID)
-		if err != nil {
-			return err
-		}
-		res := t.tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Mute{})
+	return c.moderate(ctx, actor, roomID, userID, func(t *txEvents, s *standing, p *Participant) error {
+		res := t.db.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Mute{})
 		switch {
 		case res.Error != nil:
 			return res.Error
 		case res.RowsAffected == 0 && p == nil:
-			return withDetail(ErrNotFound, "user %q is not in this room", userID)
+			return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 		case res.RowsAffected == 0:
 			return nil
 		}
@@ -114,28 +98,20 @@ func (c *Chat) Ban(ctx context.Context, actor Actor, roomID, userID string, d *t
 		return nil, err
 	}
 	if d != nil && (*d < time.Second || *d > MaxBan) {
-		return nil, invalidf("duration_seconds must be 1–%d, or absent for a permanent ban", int(MaxBan.Seconds()))
+		return nil, Invalidf("duration_seconds must be 1–%d, or absent for a permanent ban", int(MaxBan.Seconds()))
 	}
 	reason, err := cleanReason(reason)
 	if err != nil {
 		return nil, err
 	}
 	var b *Ban
-	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
-		_, p, err := c.modTarget(t.tx, s, userID)
-		if err != nil {
-			return err
-		}
+	err = c.moderate(ctx, actor, roomID, userID, func(t *txEvents, s *standing, p *Participant) error {
 		b = &Ban{RoomID: roomID, UserID: userID, Reason: reason, ActorID: actor.UserID, CreatedAt: s.at}
 		if d != nil {
 			until := s.at.Add(*d)
 			b.Until = &until
 		}
-		if err := upsert(t.tx, b); err != nil {
+		if err := upsert(t.db, b); err != nil {
 			return err
 		}
 		if err := t.emit(&Event{RoomID: roomID, Type: EventUserBanned, TargetID: userID,
@@ -143,7 +119,7 @@ func (c *Chat) Ban(ctx context.Context, actor Actor, roomID, userID string, d *t
 			return err
 		}
 		if p != nil {
-			if err := t.tx.Delete(p).Error; err != nil {
+			if err := t.db.Delete(p).Error; err != nil {
 				return err
 			}
 			if err := t.emit(&Event{RoomID: roomID, Type: EventParticipantLeft, TargetID: userID,
@@ -161,15 +137,11 @@ func (c *Chat) Unban(ctx context.Context, actor Actor, roomID, userID string) er
 	if err := ValidUserID(userID); err != nil {
 		return err
 	}
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireRank(rankModerator); err != nil {
 			return err
 		}
-		res := t.tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Ban{})
+		res := t.db.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Ban{})
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error
 		}
@@ -212,20 +184,17 @@ type ChatUpdate struct {
 // UpdateChat locks or unlocks the room's chat and sets slow mode.
 func (c *Chat) UpdateChat(ctx context.Context, actor Actor, roomID string, u ChatUpdate) (*Room, error) {
 	if u.SlowModeSeconds != nil && (*u.SlowModeSeconds < 0 || *u.SlowModeSeconds > MaxSlowMode) {
-		return nil, invalidf("slow_mode_seconds must be 0–%d", MaxSlowMode)
+		return nil, Invalidf("slow_mode_seconds must be 0–%d", MaxSlowMode)
 	}
 	if u.SetLock && u.LockedUntil != nil && u.LockedUntil.After(now().Add(MaxLock)) {
-		return nil, invalidf("locked_until may be at most 365 days ahead")
+		return nil, Invalidf("locked_until may be at most 365 days ahead")
 	}
 	var out *Room
-	err := c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
+	err := c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireRank(rankModerator); err != nil {
 			return err
 		}
+		room := s.room
 		if u.SetLock {
 			room.LockedUntil = nil
 			if u.LockedUntil != nil && u.LockedUntil.After(s.at) {
@@ -236,7 +205,7 @@ func (c *Chat) UpdateChat(ctx context.Context, actor Actor, roomID string, u Cha
 		if u.SlowModeSeconds != nil {
 			room.SlowModeSeconds = *u.SlowModeSeconds
 		}
-		if err := t.tx.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
+		if err := t.db.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
 			"locked_until": room.LockedUntil, "slow_mode_seconds": room.SlowModeSeconds}).Error; err != nil {
 			return err
 		}
@@ -246,7 +215,7 @@ func (c *Chat) UpdateChat(ctx context.Context, actor Actor, roomID string, u Cha
 		}
 		room.LastSeq = t.evs[len(t.evs)-1].Seq
 		out = room
-		if err := countParticipants(t.tx, out); err != nil {
+		if err := countParticipants(t.db, out); err != nil {
 			return err
 		}
 		return t.log(&LogEntry{Action: LogChat, ActorID: actor.UserID, Until: room.LockedUntil})
@@ -261,7 +230,7 @@ func (c *Chat) ModerationLog(ctx context.Context, actor Actor, roomID string, be
 		limit = DefaultPageSize
 	}
 	if limit < 1 || limit > MaxPageSize || before < 0 {
-		return nil, false, invalidf("limit must be 1–%d and before ≥ 1", MaxPageSize)
+		return nil, false, Invalidf("limit must be 1–%d and before ≥ 1", MaxPageSize)
 	}
 	var out []LogEntry
 	err := c.member(ctx, actor, roomID, func(tx *gorm.DB, s *standing) error {
@@ -284,23 +253,19 @@ func (c *Chat) ModerationLog(ctx context.Context, actor Actor, roomID string, be
 // CloseRoom ends a room: every stream gets room.closed and ends, and all its
 // state but the seq counter is deleted. Owner or admin only.
 func (c *Chat) CloseRoom(ctx context.Context, actor Actor, roomID string) error {
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
-		if err := s.requireRank(rankOwner); err != nil && !(errors.Is(err, ErrNotParticipant) && room.OwnerID == actor.UserID) {
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
+		if err := s.requireRank(rankOwner); err != nil && !(errors.Is(err, ErrNotParticipant) && s.room.OwnerID == actor.UserID) {
 			return err
 		}
 		if err := t.emit(&Event{RoomID: roomID, Type: EventRoomClosed, Payload: RoomClosed{By: actor.UserID}}); err != nil {
 			return err
 		}
 		for _, m := range []any{&EventRow{}, &Message{}, &Participant{}, &Mute{}, &Ban{}, &SendLimit{}, &LogEntry{}} {
-			if err := t.tx.Where("room_id = ?", roomID).Delete(m).Error; err != nil {
+			if err := t.db.Where("room_id = ?", roomID).Delete(m).Error; err != nil {
 				return err
 			}
 		}
-		return t.tx.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
+		return t.db.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
 			"closed_at": now(), "locked_until": nil, "slow_mode_seconds": 0}).Error
 	})
 }
@@ -323,7 +288,7 @@ func cleanReason(r *string) (*string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, invalidf("reason: %v", err)
+		return nil, Invalidf("reason: %v", err)
 	}
 	return &s, nil
 }

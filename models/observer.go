@@ -1,9 +1,6 @@
 package models
 
-import (
-	"errors"
-	"time"
-)
+import "time"
 
 // Observer hears how long sends and store work took, for metrics. Its
 // methods are called on hot paths and from many goroutines: they must be cheap
@@ -35,12 +32,6 @@ func outcome(err error) string {
 		return OutcomeRefused
 	}
 	return OutcomeFailed
-}
-
-// refused reports a use case saying no by a rule, which happens before it
-// writes and leaves the transaction as it was.
-func refused(err error) bool {
-	return isDomain(err) && !errors.Is(err, ErrUnavailable)
 }
 
 // nopObserver is the Observer when none is set.

@@ -53,7 +53,7 @@ type sendBatcher struct {
 	// later holds the work batches handed on to run soon (see
 	// atCommitOrSoon), one per key: pruning a room, which in the batch
 	// would hold the room's lock for a statement more.
-	later  map[string]func(tx *gorm.DB) error
+	later  map[string]func(t *txn) error
 	closed bool
 	wg     sync.WaitGroup
 	stop   chan struct{}
@@ -72,13 +72,13 @@ const soonEvery = 250 * time.Millisecond
 
 func newSendBatcher(db *gorm.DB, pool *sql.DB) *sendBatcher {
 	b := &sendBatcher{db: db, pool: pool, observer: nopObserver{}, queues: map[uint32][]*writeReq{},
-		later: map[string]func(tx *gorm.DB) error{}, stop: make(chan struct{}), done: make(chan struct{})}
+		later: map[string]func(t *txn) error{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go b.runLater()
 	return b
 }
 
 // soon keeps f to run within soonEvery, once however many batches ask.
-func (b *sendBatcher) soon(key string, f func(tx *gorm.DB) error) {
+func (b *sendBatcher) soon(key string, f func(t *txn) error) {
 	b.mu.Lock()
 	b.later[key] = f
 	b.mu.Unlock()
@@ -99,11 +99,11 @@ func (b *sendBatcher) runLater() {
 		}
 		b.mu.Lock()
 		work := b.later
-		b.later = map[string]func(tx *gorm.DB) error{}
+		b.later = map[string]func(t *txn) error{}
 		b.mu.Unlock()
 		for key, f := range work {
 			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-			err := b.db.WithContext(ctx).Transaction(f)
+			err := b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return f(&txn{db: tx, pg: true}) })
 			cancel()
 			if err != nil {
 				b.mu.Lock()
@@ -126,7 +126,7 @@ var errAlone = errors.New("run the batch's sends alone")
 // write queues a send and waits for its outcome. Once queued, a send runs
 // even if ctx ends before its batch commits; one whose ctx has ended before
 // its batch begins is skipped.
-func (b *sendBatcher) write(ctx context.Context, key sendKey, fn func(tx *gorm.DB) error) error {
+func (b *sendBatcher) write(ctx context.Context, key sendKey, fn func(t *txn) error) error {
 	req := &writeReq{ctx: ctx, send: true, key: key, fn: fn, done: make(chan error, 1)}
 	h := fnv.New32a()
 	h.Write([]byte(key.room))
@@ -213,19 +213,18 @@ func (b *sendBatcher) try(batch []*writeReq) (errs []error, err error) {
 	if err := begin(ctx, conn, cache, batch); err != nil {
 		return errs, discard(conn, err)
 	}
-	end := &commitWork{soon: b.soon}
-	tx := b.db.Session(&gorm.Session{NewDB: true, Context: context.WithValue(ctx, commitWorkKey{}, end)})
-	tx.Statement.ConnPool = conn
-	cached := withCache(tx, cache)
-	err = b.run(cached, cache, batch, errs)
+	db := b.db.Session(&gorm.Session{NewDB: true, Context: ctx})
+	db.Statement.ConnPool = conn
+	t := &txn{db: db, pg: true, cache: cache, work: &commitWork{soon: b.soon}}
+	err = b.run(t, batch, errs)
 	if err == nil {
-		p := &pipeline{}
-		last := withPipeline(cached, p)
-		if err = cache.flush(last); err == nil {
-			err = end.run(last)
+		// From here on, statements go in one round trip with COMMIT.
+		t.pipe = &pipeline{}
+		if err = cache.flush(t); err == nil {
+			err = t.work.run(t)
 		}
 		if err == nil {
-			err = p.commit(ctx, conn)
+			err = t.pipe.commit(ctx, conn)
 		}
 	}
 	if err != nil {
@@ -241,23 +240,23 @@ func (b *sendBatcher) try(batch []*writeReq) (errs []error, err error) {
 	return errs, err
 }
 
-// run runs the batch's sends in tx, in order, and says whether the
+// run runs the batch's sends in t, in order, and says whether the
 // transaction may commit.
-func (b *sendBatcher) run(tx *gorm.DB, cache *sendCache, batch []*writeReq, errs []error) error {
+func (b *sendBatcher) run(t *txn, batch []*writeReq, errs []error) error {
 	for i, req := range batch {
 		if errs[i] = req.ctx.Err(); errs[i] != nil {
 			continue
 		}
-		errs[i] = runSafely(tx, req.fn)
+		errs[i] = runSafely(t, req.fn)
 		switch {
 		case errs[i] == nil:
-			cache.keep()
+			t.cache.keep()
 		case len(batch) == 1:
 			return errs[i]
-		case !refused(errs[i]) || cache.pending():
+		case !refused(errs[i]) || t.cache.pending():
 			return errAlone
 		default:
-			cache.rollback()
+			t.cache.rollback()
 		}
 	}
 	return nil

@@ -9,24 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	"gorm.io/gorm"
 )
 
 // pipeline holds the last statements of a PostgreSQL transaction, whose
-// results nobody reads, to send them with COMMIT in one round trip.
+// results nobody reads, to send them with COMMIT in one round trip (see
+// txn.exec).
 type pipeline struct{ batch pgx.Batch }
-
-type pipelineKey struct{}
-
-// withPipeline makes execSQL in tx queue its statements in p.
-func withPipeline(tx *gorm.DB, p *pipeline) *gorm.DB {
-	return tx.WithContext(context.WithValue(tx.Statement.Context, pipelineKey{}, p))
-}
-
-func pipelineOf(tx *gorm.DB) *pipeline {
-	p, _ := tx.Statement.Context.Value(pipelineKey{}).(*pipeline)
-	return p
-}
 
 // queue adds q, written with ? placeholders as for gorm, to the pipeline.
 func (p *pipeline) queue(q string, args ...any) {

@@ -19,23 +19,24 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 	if id == "" {
 		id = newID()[:12]
 	} else if !ValidRoomID(id) {
-		return nil, false, invalidf("room id must match [A-Za-z0-9_-]{1,64}")
+		return nil, false, Invalidf("room id must match [A-Za-z0-9_-]{1,64}")
 	}
 	var evs []*Event
-	err = c.store.write(ctx, func(tx *gorm.DB) error {
-		if err := lockRoomID(tx, c.store.pg, id); err != nil {
+	err = c.store.write(ctx, func(t *txn) error {
+		if err := t.lockRoomID(id); err != nil {
 			return err
 		}
+		tx := t.db
 		var old Room
 		q := tx.Where("id = ?", id)
-		if c.store.pg {
+		if t.pg {
 			q = q.Clauses(lockingClause)
 		}
 		err := q.Take(&old).Error
 		switch {
 		case err == nil && old.ClosedAt == nil:
 			if old.OwnerID != actor.UserID {
-				return withDetail(ErrConflict, "room id %q is taken", id)
+				return WithDetail(ErrConflict, "room id %q is taken", id)
 			}
 			room = &old
 			return countParticipants(tx, room)
@@ -57,33 +58,18 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 		if err := tx.Create(p).Error; err != nil {
 			return err
 		}
-		t := &txEvents{chat: c, tx: tx, roomID: id}
-		if err := t.emit(&Event{RoomID: id, Type: EventParticipantJoined, Payload: p}); err != nil {
+		te := &txEvents{txn: t, chat: c, roomID: id}
+		if err := te.emit(&Event{RoomID: id, Type: EventParticipantJoined, Payload: p}); err != nil {
 			return err
 		}
-		room.LastSeq, room.ParticipantCount = t.evs[0].Seq, 1
-		evs = t.evs
+		room.LastSeq, room.ParticipantCount = te.evs[0].Seq, 1
+		evs = te.evs
 		return nil
 	})
 	if err == nil && len(evs) > 0 {
 		c.notify.Notify(context.WithoutCancel(ctx), evs)
 	}
 	return room, created, err
-}
-
-// lockRoomID serialises the transactions that create a room id. On
-// PostgreSQL a row lock cannot do it: SELECT … FOR UPDATE on a row that does
-// not exist yet locks nothing, so two creates would both insert and the loser
-// would hear "duplicate key". A transaction-scoped advisory lock on the id's
-// hash is held until commit, after which the next creator reads the committed
-// row (each statement reads afresh at READ COMMITTED) and gets its 200 or 409.
-// Two ids sharing a hash only queue behind each other. On SQLite the IMMEDIATE
-// transaction already holds the database's write lock.
-func lockRoomID(tx *gorm.DB, pg bool, id string) error {
-	if !pg {
-		return nil
-	}
-	return tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "resonate-chat room "+id).Error
 }
 
 func countParticipants(tx *gorm.DB, room *Room) error {
@@ -125,7 +111,7 @@ type Standing struct {
 func (c *Chat) Me(ctx context.Context, actor Actor, roomID string) (*Standing, error) {
 	var out Standing
 	err := c.read(ctx, roomID, func(tx *gorm.DB, room *Room) error {
-		s, err := loadStanding(tx, room, actor)
+		s, err := loadStanding(&txn{db: tx}, room, actor)
 		if err != nil {
 			return err
 		}
@@ -146,7 +132,7 @@ func (c *Chat) Me(ctx context.Context, actor Actor, roomID string) (*Standing, e
 			out.Reason = s.postCheck(c.opts.SendRate, true)
 		}
 		out.CanPost = out.Reason == nil
-		var r *Restriction
+		var r *Error
 		if errors.As(out.Reason, &r) {
 			out.RetryAfter = CeilSeconds(r.RetryAfter)
 		}
@@ -164,15 +150,11 @@ func (c *Chat) Join(ctx context.Context, actor Actor, roomID string) (p *Partici
 // join is Join; own says the call is made with the user's own credential,
 // which then tells whether they are an admin (see noteAdmin).
 func (c *Chat) join(ctx context.Context, actor Actor, roomID string, own bool) (p *Participant, created bool, err error) {
-	err = c.write(ctx, roomID, func(t *txEvents, room *Room) error {
+	err = c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if own {
-			if err := noteAdmin(t.tx, actor); err != nil {
+			if err := noteAdmin(t.db, actor); err != nil {
 				return err
 			}
-		}
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
 		}
 		if s.ban != nil && !actor.Admin {
 			return s.requireMember()
@@ -182,14 +164,14 @@ func (c *Chat) join(ctx context.Context, actor Actor, roomID string, own bool) (
 			return nil
 		}
 		role := RoleParticipant
-		if room.OwnerID == actor.UserID {
+		if s.room.OwnerID == actor.UserID {
 			role = RoleOwner
 		}
 		p = &Participant{RoomID: roomID, UserID: actor.UserID, Name: displayName(actor), Role: role, JoinedAt: now(), IsAdmin: actor.Admin}
 		if s.mute != nil {
 			p.MutedUntil = &s.mute.Until
 		}
-		if err := t.tx.Create(p).Error; err != nil {
+		if err := t.db.Create(p).Error; err != nil {
 			return err
 		}
 		created = true
@@ -231,11 +213,7 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 	if err := ValidUserID(userID); err != nil {
 		return err
 	}
-	return c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		reason := LeftSelf
 		if userID == actor.UserID {
 			if s.part == nil {
@@ -243,19 +221,19 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 					return err
 				}
 				// An admin who never joined has nothing to leave.
-				return withDetail(ErrNotFound, "you are not in this room")
+				return WithDetail(ErrNotFound, "you are not in this room")
 			}
 		} else {
 			reason = LeftKicked
-			_, p, err := c.modTarget(t.tx, s, userID)
+			p, err := modTarget(t.db, s, userID)
 			if err != nil {
 				return err
 			}
 			if p == nil {
-				return withDetail(ErrNotFound, "user %q is not in this room", userID)
+				return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 			}
 		}
-		res := t.tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Participant{})
+		res := t.db.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&Participant{})
 		if res.Error != nil {
 			return res.Error
 		}
@@ -270,17 +248,31 @@ func (c *Chat) RemoveParticipant(ctx context.Context, actor Actor, roomID, userI
 	})
 }
 
+// moderate is write for a moderator or above acting on userID, whom they
+// must outrank (see modTarget); fn gets the target's participation, nil if
+// they have not joined.
+func (c *Chat) moderate(ctx context.Context, actor Actor, roomID, userID string,
+	fn func(t *txEvents, s *standing, target *Participant) error) error {
+	return c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
+		p, err := modTarget(t.db, s, userID)
+		if err != nil {
+			return err
+		}
+		return fn(t, s, p)
+	})
+}
+
 // modTarget checks that actor is a moderator or above who outranks userID,
-// and returns the target's rank and participation (nil if not joined).
-func (c *Chat) modTarget(tx *gorm.DB, s *standing, userID string) (rank, *Participant, error) {
+// and returns the target's participation (nil if not joined).
+func modTarget(tx *gorm.DB, s *standing, userID string) (*Participant, error) {
 	if err := s.requireRank(rankModerator); err != nil {
-		return rankNone, nil, err
+		return nil, err
 	}
 	r, p, err := targetRank(tx, s.room, userID)
 	if err != nil {
-		return rankNone, nil, err
+		return nil, err
 	}
-	return r, p, s.mayActOn(r)
+	return p, s.mayActOn(r)
 }
 
 // SetRole makes a participant a moderator or a plain participant. Only the
@@ -290,35 +282,31 @@ func (c *Chat) SetRole(ctx context.Context, actor Actor, roomID, userID, role st
 		return nil, err
 	}
 	if role != RoleModerator && role != RoleParticipant {
-		return nil, invalidf(`role must be "moderator" or "participant"`)
+		return nil, Invalidf(`role must be "moderator" or "participant"`)
 	}
 	var out *Participant
-	err := c.write(ctx, roomID, func(t *txEvents, room *Room) error {
-		s, err := loadStanding(t.tx, room, actor)
-		if err != nil {
-			return err
-		}
+	err := c.write(ctx, actor, roomID, func(t *txEvents, s *standing) error {
 		if err := s.requireRank(rankOwner); err != nil {
 			return err
 		}
-		r, p, err := targetRank(t.tx, room, userID)
+		r, p, err := targetRank(t.db, s.room, userID)
 		if err != nil {
 			return err
 		}
 		if p == nil {
-			return withDetail(ErrNotFound, "user %q is not in this room", userID)
+			return WithDetail(ErrNotFound, "user %q is not in this room", userID)
 		}
 		if p.Role == RoleOwner {
-			return withDetail(ErrForbidden, "the owner's role cannot change")
+			return WithDetail(ErrForbidden, "the owner's role cannot change")
 		}
 		if err := s.mayActOn(r); err != nil {
 			return err
 		}
 		out = p
-		if err := fillMute(t.tx, out, s.at); err != nil || p.Role == role {
+		if err := fillMute(t.db, out, s.at); err != nil || p.Role == role {
 			return err
 		}
-		if err := t.tx.Model(p).Update("role", role).Error; err != nil {
+		if err := t.db.Model(p).Update("role", role).Error; err != nil {
 			return err
 		}
 		p.Role = role
@@ -355,7 +343,7 @@ func CeilSeconds(d time.Duration) int64 {
 // room they never joined.
 func (c *Chat) OpenStream(ctx context.Context, actor Actor, roomID string) (int64, error) {
 	if actor.Admin {
-		if err := c.store.write(ctx, func(tx *gorm.DB) error { return noteAdmin(tx, actor) }); err != nil {
+		if err := c.store.write(ctx, func(t *txn) error { return noteAdmin(t.db, actor) }); err != nil {
 			return 0, err
 		}
 	}

@@ -1,31 +1,35 @@
 package models
 
-import (
-	"context"
-	"slices"
-
-	"gorm.io/gorm"
-)
+import "slices"
 
 // sendCache is what a run of sends remembers, so that a send does not read
 // its room and its sender's standing, nor bump the room's seq and the
 // sender's flood bucket, with four statements each time. The SQLite writer
-// keeps one for good (below); on PostgreSQL each batch of sends to a room has
-// one for its transaction only (see sendBatcher for why that is safe).
+// owns one for good; on PostgreSQL each batch of sends to a room owns one
+// for its transaction only (see sendBatcher for why that is safe). Its owner
+// hands it to sends alone, in their txn; no other write sees it. The rules:
 //
-// The SQLite writer's is safe because of who may touch it: only the writer
-// goroutine, and the writer is the only connection that writes the database. A send reads and
-// changes the cache instead of the rows; every other write (join, mute, ban,
-// lock, edit, close…) first writes the cache's pending changes to the rows and
-// empties the cache, runs against the database, and empties it again, so the
-// next send reads the rows afresh. A rule is therefore never checked against
-// anything but the latest committed or in-transaction state.
+//   - What a send may change: instead of the rows, a room's last_seq (see
+//     nextSeq) and the sender's send limit (see setLimit); it reads the room
+//     and the sender's standing from the cache, loading them on a miss. On
+//     PostgreSQL it also leaves its message and event rows to the cache (see
+//     addRow). The commit work of sends, prune, changes a room's oldest_seq
+//     in the rows and the cache alike. Nothing else in the cache changes.
+//   - When it is undone: a send's changes are kept in an undo log until its
+//     savepoint is released (keep); a send that fails undoes them (rollback).
+//   - When it is written back (flush): at the end of every transaction,
+//     before the commit work and COMMIT, once per room (seq) and per sender
+//     (flood bucket); and on SQLite before any write that is not a send.
+//   - When it is emptied (reset): on SQLite before every write that is not a
+//     send (join, mute, ban, lock, edit, close…), which then runs against the
+//     rows, so the next send reads them afresh; when a transaction fails, as
+//     the database dropped its pending changes too; and at the end of a
+//     transaction when it holds over maxCachedStandings standings (trim).
 //
-// Changes a send makes are kept in an undo log until its savepoint is
-// released; a send rolled back to its savepoint undoes them, and a
-// transaction that fails empties the cache with its pending changes, as the
-// database dropped them too. Pending changes are written once per room (seq)
-// and once per sender (flood bucket) at the end of the transaction.
+// The SQLite writer's cache is safe because only the writer goroutine touches
+// it, and the writer is the only connection that writes the database: a rule
+// is therefore never checked against anything but the latest committed or
+// in-transaction state.
 type sendCache struct {
 	rooms    map[string]*Room
 	standing map[standingKey]*standingRow
@@ -68,22 +72,10 @@ type standingKey struct{ room, user string }
 // end of the next transaction.
 const maxCachedStandings = 10000
 
-type sendCacheKey struct{}
-
 func newSendCache() *sendCache {
 	c := &sendCache{}
 	c.reset()
 	return c
-}
-
-// cacheOf returns the send cache tx may use, or nil.
-func cacheOf(tx *gorm.DB) *sendCache {
-	c, _ := tx.Statement.Context.Value(sendCacheKey{}).(*sendCache)
-	return c
-}
-
-func withCache(tx *gorm.DB, c *sendCache) *gorm.DB {
-	return tx.WithContext(context.WithValue(tx.Statement.Context, sendCacheKey{}, c))
 }
 
 // batchRows makes the cache hold inserted rows until flush (see rows).
@@ -102,22 +94,31 @@ func (c *sendCache) reset() {
 	c.undo = c.undo[:0]
 }
 
-// flush writes the pending changes to the rows.
-func (c *sendCache) flush(tx *gorm.DB) error {
+// writeBack writes the pending changes to the rows and empties the cache.
+func (c *sendCache) writeBack(t *txn) error {
+	if err := c.flush(t); err != nil {
+		return err
+	}
+	c.reset()
+	return nil
+}
+
+// flush writes the pending changes to the rows, in t.
+func (c *sendCache) flush(t *txn) error {
 	for id := range c.dirtyRooms {
-		if _, err := execSQL(tx, "UPDATE rooms SET last_seq = ? WHERE id = ?", c.rooms[id].LastSeq, id); err != nil {
+		if _, err := t.exec("UPDATE rooms SET last_seq = ? WHERE id = ?", c.rooms[id].LastSeq, id); err != nil {
 			return err
 		}
 	}
 	for k := range c.dirtyLimits {
 		r := c.standing[k]
-		if err := insert(tx, upsertSendLimit, k.room, k.user, *r.LLastPostAt, *r.LTokens, *r.LTokensAt); err != nil {
+		if err := t.insert(upsertSendLimit, k.room, k.user, *r.LLastPostAt, *r.LTokens, *r.LTokensAt); err != nil {
 			return err
 		}
 	}
 	for _, s := range []*insertRow{insertMessage, insertEvent, upsertSendLimit} {
 		if rows := c.rows[s]; len(rows) > 0 {
-			if _, err := execSQL(tx, s.sql(len(rows)), slices.Concat(rows...)...); err != nil {
+			if _, err := t.exec(s.sql(len(rows)), slices.Concat(rows...)...); err != nil {
 				return err
 			}
 		}

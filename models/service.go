@@ -16,7 +16,7 @@ import (
 // user never gains admin this way.
 func (c *Chat) JoinAs(ctx context.Context, service Actor, roomID string, user Actor) (p *Participant, created bool, err error) {
 	if !service.Admin {
-		return nil, false, withDetail(ErrForbidden, "only a service account may join users")
+		return nil, false, WithDetail(ErrForbidden, "only a service account may join users")
 	}
 	if err := ValidUserID(user.UserID); err != nil {
 		return nil, false, err
@@ -30,7 +30,7 @@ func (c *Chat) JoinAs(ctx context.Context, service Actor, roomID string, user Ac
 // removed is false, and the error nil, when they were not a participant.
 func (c *Chat) RemoveAs(ctx context.Context, service Actor, roomID, userID string) (removed bool, err error) {
 	if !service.Admin {
-		return false, withDetail(ErrForbidden, "only a service account may remove users")
+		return false, WithDetail(ErrForbidden, "only a service account may remove users")
 	}
 	err = c.RemoveParticipant(ctx, Actor{UserID: userID}, roomID, userID)
 	if errors.Is(err, ErrNotParticipant) || errors.Is(err, ErrBanned) {

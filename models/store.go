@@ -18,17 +18,21 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 )
 
 //go:embed migrations
 var migrations embed.FS
 
-// Store is the only code that touches gorm. It holds a writer and a reader
-// handle: on SQLite they are separate pools of one file, on PostgreSQL the same
-// (bounded by OpenOptions.MaxConns). On PostgreSQL a batch of sends also talks
-// to pgx directly, for its pipelines (see sendBatcher, begin, pipeline).
+// Store owns the database: its handles, its transactions and the writers
+// that run them (the SQLite writer, PostgreSQL's batches of sends), and every
+// statement written as SQL, which are methods of the transaction (see txn
+// and queries.go) or of the Store. The use cases run inside its
+// transactions, handed a txn, and use gorm's builder only for plain reads and
+// writes of their entities. It holds a writer and a reader handle: on SQLite
+// they are separate pools of one file, on PostgreSQL the same (bounded by
+// OpenOptions.MaxConns). On PostgreSQL a batch of sends also talks to pgx
+// directly, for its pipelines (see sendBatcher, begin, pipeline).
 type Store struct {
 	w, r *gorm.DB
 	pg   bool
@@ -69,7 +73,7 @@ type writeHealth struct{ failed, ok atomic.Int64 }
 
 func (h *writeHealth) record(err error) {
 	switch {
-	case err == nil, isDomain(err) && !errors.Is(err, ErrUnavailable):
+	case err == nil, refused(err):
 		h.ok.Store(time.Now().UnixNano())
 	case errors.Is(err, ErrUnavailable):
 		h.failed.Store(time.Now().UnixNano())
@@ -255,7 +259,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	if s.health.failing() {
-		return &unavailable{cause: errors.New("the last write failed")}
+		return unavailable(errors.New("the last write failed"))
 	}
 	return nil
 }
@@ -273,7 +277,7 @@ func (s *Store) SetMaxPages(ctx context.Context, n int64) (int64, error) {
 	if n > 0 {
 		q = fmt.Sprintf("PRAGMA max_page_count = %d", n)
 	}
-	err := s.group.write(ctx, false, func(tx *gorm.DB) error { return tx.Raw(q).Scan(&got).Error })
+	err := s.group.write(ctx, false, func(t *txn) error { return t.db.Raw(q).Scan(&got).Error })
 	return got, err
 }
 
@@ -287,22 +291,27 @@ func (s *Store) PageCount(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// write runs fn in a write transaction. On SQLite it joins the group commit of
-// the single writer connection; on PostgreSQL the use case serialises per room
-// by locking the room's row (see lockRoom).
-func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+// write runs fn in a write transaction, with no send cache. On SQLite it
+// joins the group commit of the single writer connection; on PostgreSQL the
+// use case serialises per room by locking the room's row (see txn.lockRoom).
+func (s *Store) write(ctx context.Context, fn func(t *txn) error) error {
 	return s.writeWith(ctx, func() error {
 		if s.group != nil {
 			return s.group.write(ctx, false, fn)
 		}
-		return s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return withCommitWork(tx, fn) })
+		return s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			t := &txn{db: tx, pg: true, work: &commitWork{}}
+			if err := fn(t); err != nil {
+				return err
+			}
+			return t.work.run(t)
+		})
 	})
 }
 
-// writeSend is write for a send, which may use a send cache: on
-// SQLite the writer's (see sendCache), on PostgreSQL its batch's (see
-// sendBatcher).
-func (s *Store) writeSend(ctx context.Context, key sendKey, fn func(tx *gorm.DB) error) error {
+// writeSend is write for a send, which is handed a send cache: on SQLite
+// the writer's (see sendCache), on PostgreSQL its batch's (see sendBatcher).
+func (s *Store) writeSend(ctx context.Context, key sendKey, fn func(t *txn) error) error {
 	return s.writeWith(ctx, func() error {
 		if s.group != nil {
 			return s.group.write(ctx, true, fn)
@@ -340,14 +349,14 @@ func storeErr(err error) error {
 		return nil
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return ErrNotFound
-	case isDomain(err), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, new(*Error)), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return ErrConflict
 	case unstorableText(err):
-		return withDetail(ErrInvalid, "a value holds characters the database cannot store")
+		return WithDetail(ErrInvalid, "a value holds characters the database cannot store")
 	}
-	return &unavailable{cause: err}
+	return unavailable(err)
 }
 
 // unstorableText reports PostgreSQL refusing a string the client sent (a NUL,
@@ -359,48 +368,6 @@ func unstorableText(err error) bool {
 	return errors.As(err, &pg) && (pg.Code == "22021" || pg.Code == "22P05") // character_not_in_repertoire, untranslatable_character
 }
 
-// unavailable is a database failure: an ErrUnavailable for clients, with its
-// cause kept for the log.
-type unavailable struct{ cause error }
-
-func (u *unavailable) Error() string        { return "database: " + u.cause.Error() }
-func (u *unavailable) Is(target error) bool { return target == ErrUnavailable }
-func (u *unavailable) Unwrap() error        { return u.cause }
-
-func isDomain(err error) bool {
-	for _, e := range []error{ErrUnauthorized, ErrNotParticipant, ErrForbidden, ErrBanned, ErrMuted,
-		ErrChatLocked, ErrRateLimited, ErrNotFound, ErrConflict, ErrInvalid, ErrContentEmpty,
-		ErrContentTooLong, ErrContentInvalid, ErrUnavailable} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // now is the clock of record: UTC, to the microsecond PostgreSQL keeps, so a
 // value reads back exactly as it was written on either database.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-// lockRoom loads an open room and, on PostgreSQL, locks its row until the
-// transaction ends, so every write to one room is serialised and checks made
-// after it see every change committed before. On SQLite the IMMEDIATE
-// transaction already holds the database's write lock.
-// In a send, the room comes from the send cache: the SQLite writer's, or the
-// PostgreSQL batch's, which locked it when the batch began.
-func (s *Store) lockRoom(tx *gorm.DB, id string) (*Room, error) {
-	load := func() (*Room, error) {
-		var r Room
-		q := tx.Where("id = ? AND closed_at IS NULL", id)
-		if s.pg {
-			q = q.Clauses(lockingClause)
-		}
-		return &r, q.Take(&r).Error
-	}
-	if c := cacheOf(tx); c != nil {
-		return c.room(id, load)
-	}
-	return load()
-}
-
-var lockingClause = clause.Locking{Strength: "UPDATE"}

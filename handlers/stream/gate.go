@@ -55,13 +55,13 @@ func (g *gate) enter(user, ip string) (leave func(), err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	refuse := func(what string, n int) (func(), error) {
-		return nil, &models.Restriction{RetryAfter: limitRetry,
-			Err: models.WithDetail(models.ErrRateLimited, "too many open streams %s (the limit is %d); close one or retry later", what, n)}
+		return nil, models.Restricted(models.WithDetail(models.ErrRateLimited, "too many open streams %s (the limit is %d); close one or retry later", what, n),
+			nil, limitRetry)
 	}
 	l := g.limits
 	switch {
 	case g.stopped:
-		return nil, &models.Restriction{RetryAfter: stoppingRetry, Err: models.WithDetail(models.ErrUnavailable, "the server is stopping")}
+		return nil, models.Restricted(models.WithDetail(models.ErrUnavailable, "the server is stopping"), nil, stoppingRetry)
 	case l.Total > 0 && g.total >= l.Total:
 		return refuse("on this server", l.Total)
 	case l.PerUser > 0 && g.byUser[user] >= l.PerUser:

@@ -19,7 +19,7 @@ func TestGate(t *testing.T) {
 	if err1 != nil || err2 != nil || !errors.Is(err3, models.ErrRateLimited) {
 		t.Fatalf("per user: %v %v %v", err1, err2, err3)
 	}
-	var r *models.Restriction
+	var r *models.Error
 	if !errors.As(err3, &r) || r.RetryAfter != limitRetry {
 		t.Fatalf("refusal %v: want a Restriction with Retry-After %s", err3, limitRetry)
 	}
