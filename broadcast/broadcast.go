@@ -15,9 +15,19 @@ type Event struct {
 	Room string
 	Seq  int64
 	Type string
-	// Target is the user whose streams the event ends, if any.
-	Target string
-	Frame  []byte
+	// EndsAll and EndsUser say which streams of the room the event ends once
+	// written to them: every one, or EndsUser's (see EndsStreamOf). They are
+	// decided where the event is made, once.
+	EndsAll  bool
+	EndsUser string
+	Frame    []byte
+}
+
+// EndsStreamOf reports whether writing ev ends a stream of user; admin is
+// whether user is a platform admin, whose streams only EndsAll ends (an admin
+// may stream any room without being in it).
+func (ev *Event) EndsStreamOf(user string, admin bool) bool {
+	return ev.EndsAll || (ev.EndsUser != "" && ev.EndsUser == user && !admin)
 }
 
 // Source reads the rooms' event log; the broadcaster fills gaps from it.

@@ -67,7 +67,7 @@ func (l *redisLog) commit(room string, n int) []*Event {
 	var out []*Event
 	for range n {
 		seq := int64(len(l.rooms[room]) + 1)
-		ev := &Event{Room: room, Seq: seq, Type: "message.created", Target: "",
+		ev := &Event{Room: room, Seq: seq, Type: "message.created",
 			Frame: Frame(seq, "message.created", fmt.Appendf(nil, `{"room_id":%q,"seq":%d}`, room, seq))}
 		l.rooms[room] = append(l.rooms[room], ev)
 		out = append(out, ev)
@@ -169,13 +169,17 @@ func seqRange(from, to int64) []int64 {
 
 func TestRedisWire(t *testing.T) {
 	t.Parallel()
-	ev := &Event{Room: "room-1", Seq: 1 << 40, Type: "user.banned", Target: "bob/ü", Frame: Frame(1<<40, "user.banned", []byte(`{"a":1}`))}
+	ev := &Event{Room: "room-1", Seq: 1 << 40, Type: "user.banned", EndsUser: "bob/ü", Frame: Frame(1<<40, "user.banned", []byte(`{"a":1}`))}
 	got, err := decodeWire(encodeWire(ev))
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	if got.Room != ev.Room || got.Seq != ev.Seq || got.Type != ev.Type || got.Target != ev.Target || !bytes.Equal(got.Frame, ev.Frame) {
+	if got.Room != ev.Room || got.Seq != ev.Seq || got.Type != ev.Type || got.EndsUser != ev.EndsUser || got.EndsAll != ev.EndsAll || !bytes.Equal(got.Frame, ev.Frame) {
 		t.Fatalf("got %+v, want %+v", got, ev)
+	}
+	closed := &Event{Room: "room-1", Seq: 7, Type: "room.closed", EndsAll: true, Frame: Frame(7, "room.closed", []byte(`{}`))}
+	if got, err := decodeWire(encodeWire(closed)); err != nil || !got.EndsAll || got.EndsUser != "" {
+		t.Fatalf("room.closed: got %+v, %v; want it to end every stream", got, err)
 	}
 	good := encodeWire(ev)
 	bad := map[string][]byte{

@@ -6,8 +6,10 @@ import (
 )
 
 // wireVersion leads every payload, so a node can refuse a format it does not
-// know (during a rolling upgrade) instead of misreading it.
-const wireVersion = 1
+// know (during a rolling upgrade) instead of misreading it; the periodic
+// catch-up then reads the event from the log. Version 2 carries the streams
+// an event ends instead of its target.
+const wireVersion = 2
 
 // maxWireString bounds the room, type and target fields of a payload: far
 // above any valid value, low enough that a corrupt length cannot make a
@@ -17,16 +19,21 @@ const maxWireString = 1024
 var errWire = errors.New("malformed fan-out payload")
 
 // encodeWire packs ev for Redis: the version byte, the room, seq, type and
-// target (each string a uvarint length and its bytes, seq a uvarint), then
-// the SSE frame as the rest. The frame is already encoded, so nodes relay it
-// as is.
+// EndsUser (each string a uvarint length and its bytes, seq a uvarint), a
+// byte for EndsAll, then the SSE frame as the rest. The frame is already
+// encoded, so nodes relay it as is.
 func encodeWire(ev *Event) []byte {
-	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(ev.Room)+len(ev.Type)+len(ev.Target)+binary.MaxVarintLen64+len(ev.Frame))
+	b := make([]byte, 0, 2+3*binary.MaxVarintLen64+len(ev.Room)+len(ev.Type)+len(ev.EndsUser)+binary.MaxVarintLen64+len(ev.Frame))
 	b = append(b, wireVersion)
 	b = appendString(b, ev.Room)
 	b = binary.AppendUvarint(b, uint64(ev.Seq))
 	b = appendString(b, ev.Type)
-	b = appendString(b, ev.Target)
+	b = appendString(b, ev.EndsUser)
+	var all byte
+	if ev.EndsAll {
+		all = 1
+	}
+	b = append(b, all)
 	return append(b, ev.Frame...)
 }
 
@@ -43,11 +50,11 @@ func decodeWire(p []byte) (*Event, error) {
 	r := wireReader{b: p[1:]}
 	ev := &Event{Room: r.string()}
 	seq := r.uvarint()
-	ev.Type, ev.Target = r.string(), r.string()
-	if r.bad || seq == 0 || seq > 1<<62 || ev.Room == "" || ev.Type == "" || len(r.b) == 0 {
+	ev.Type, ev.EndsUser = r.string(), r.string()
+	if r.bad || seq == 0 || seq > 1<<62 || ev.Room == "" || ev.Type == "" || len(r.b) < 2 || r.b[0] > 1 {
 		return nil, errWire
 	}
-	ev.Seq, ev.Frame = int64(seq), r.b
+	ev.Seq, ev.EndsAll, ev.Frame = int64(seq), r.b[0] == 1, r.b[1:]
 	return ev, nil
 }
 

@@ -28,7 +28,8 @@ func NewNotifier(b broadcast.Broadcaster, m *Metrics, log *slog.Logger) *Notifie
 // events are committed and streams recover them from the log.
 func (n *Notifier) Notify(ctx context.Context, evs []*models.Event) {
 	for _, ev := range evs {
-		be := &broadcast.Event{Room: ev.RoomID, Seq: ev.Seq, Type: ev.Type, Target: ev.TargetID,
+		end := models.EndsStreams(ev.Type, ev.TargetID)
+		be := &broadcast.Event{Room: ev.RoomID, Seq: ev.Seq, Type: ev.Type, EndsAll: end.All, EndsUser: end.User,
 			Frame: broadcast.Frame(ev.Seq, ev.Type, ev.Data)}
 		if err := n.b.Publish(ctx, be); err != nil {
 			n.m.PublishErrors.Inc()

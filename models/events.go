@@ -91,19 +91,28 @@ type HistoryReset struct {
 	OldestSeq int64
 }
 
-// EndsStream reports whether ev ends the stream of user: the room closing, or
-// the user being removed from it. A platform admin (admin) may stream any room
-// without joining it and is never refused, so only the room closing ends an
-// admin's stream: not a leave, nor a kick or ban that reached them before the
-// server knew them as an admin.
-func EndsStream(evType, targetID, userID string, admin bool) bool {
+// StreamEnd says which streams of its room an event ends once it is written
+// to them: every one (All: the room closed), or User's (User banned, leaving
+// or removed). A platform admin may stream any room without joining it and is
+// never refused, so User's streams end unless User is a platform admin: a
+// leave, kick or ban that reached an admin before the server knew them as
+// one ends nothing.
+type StreamEnd struct {
+	All  bool
+	User string
+}
+
+// EndsStreams is the StreamEnd of an event of evType about targetID. It is
+// decided once per event, as the event is published or read from the log;
+// each stream then only compares it with its own user.
+func EndsStreams(evType, targetID string) StreamEnd {
 	switch evType {
 	case EventRoomClosed:
-		return true
+		return StreamEnd{All: true}
 	case EventParticipantLeft, EventUserBanned:
-		return targetID == userID && !admin
+		return StreamEnd{User: targetID}
 	}
-	return false
+	return StreamEnd{}
 }
 
 // Notifier receives a transaction's events, in seq order, after it commits. A

@@ -95,18 +95,18 @@ func (s *sse) local(typ string, payload any) error {
 
 // send gathers one room event unless it was already sent, and reports
 // whether it ends this stream.
-func (s *sse) send(seq int64, typ, target string, frame []byte) (ended bool, err error) {
-	if seq <= s.last {
+func (s *sse) send(ev *broadcast.Event) (ended bool, err error) {
+	if ev.Seq <= s.last {
 		return false, nil
 	}
-	s.append(frame)
+	s.append(ev.Frame)
 	if len(*s.buf) >= flushAt {
 		if err := s.flush(); err != nil {
 			return false, err
 		}
 	}
-	s.last = seq
-	return seq > s.authHead && models.EndsStream(typ, target, s.user, s.admin), nil
+	s.last = ev.Seq
+	return ev.Seq > s.authHead && ev.EndsStreamOf(s.user, s.admin), nil
 }
 
 // replay writes the logged events after the resume point (after the head the
@@ -138,7 +138,7 @@ func (s *sse) replay(ctx context.Context, log EventLog, resume *int64) (ended bo
 			if ev.Seq > s.last {
 				s.m.Delivered.Inc()
 			}
-			ended, err := s.send(ev.Seq, ev.Type, ev.Target, ev.Frame)
+			ended, err := s.send(ev)
 			if ended || err != nil {
 				_ = s.flush()
 				return ended, err
@@ -160,7 +160,7 @@ func (s *sse) live(ev *broadcast.Event, queue <-chan *broadcast.Event) (n int, e
 			if ev.Seq > s.last {
 				n++
 			}
-			if ended, err = s.send(ev.Seq, ev.Type, ev.Target, ev.Frame); ended || err != nil {
+			if ended, err = s.send(ev); ended || err != nil {
 				return n, ended, err
 			}
 		}
@@ -197,9 +197,11 @@ func (s *sse) flushDue() time.Duration {
 
 // Frame frames a logged event as the broadcaster carries it.
 func Frame(row *models.EventRow) *broadcast.Event {
-	ev := &broadcast.Event{Room: row.RoomID, Seq: row.Seq, Type: row.Type, Frame: broadcast.Frame(row.Seq, row.Type, []byte(row.Data))}
+	var target string
 	if row.TargetID != nil {
-		ev.Target = *row.TargetID
+		target = *row.TargetID
 	}
-	return ev
+	end := models.EndsStreams(row.Type, target)
+	return &broadcast.Event{Room: row.RoomID, Seq: row.Seq, Type: row.Type, EndsAll: end.All, EndsUser: end.User,
+		Frame: broadcast.Frame(row.Seq, row.Type, []byte(row.Data))}
 }
