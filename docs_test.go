@@ -23,6 +23,7 @@ import (
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -302,8 +303,8 @@ func serverRoutes(t *testing.T) gin.RoutesInfo {
 	t.Cleanup(func() { hub.Close() })
 	metrics := handlers.NewMetrics()
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log), models.Options{HistoryLimit: 100, MaxMessageLength: 2000})
-	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: handlers.NewHS256(secret),
-		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, DevSigner: handlers.NewHS256(secret),
+	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: identity.NewHS256(secret),
+		Tickets: identity.NewTickets(secret), Metrics: metrics, Log: log, DevSigner: identity.NewHS256(secret),
 		LiveKit: handlers.LiveKitConfig{APIKey: "k", APISecret: "s"}})
 	engine, ok := srv.Handler.(*gin.Engine)
 	if !ok {

@@ -24,6 +24,7 @@ import (
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
@@ -100,7 +101,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate,
 			Observer: metrics})
 	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier(ctx, cfg, secret, log),
-		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, Stream: stream.Options{Heartbeat: cfg.Heartbeat, Transport: cfg.StreamTransport},
+		Tickets: identity.NewTickets(secret), Metrics: metrics, Log: log, Stream: stream.Options{Heartbeat: cfg.Heartbeat, Transport: cfg.StreamTransport},
 		LiveKit:   handlers.LiveKitConfig{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},
 		DevSigner: devSigner(cfg, secret), Limits: cfg.Limits, Exposure: cfg.Exposure})
 
@@ -179,17 +180,17 @@ func serveInternal(cfg *config, srv *handlers.Server, log *slog.Logger, served c
 // verifier chains the configured token verifiers in the contract's order:
 // HS256 (always), JWKS, Appwrite. The JWKS keys load in the background until
 // ctx ends; /readyz waits for them.
-func verifier(ctx context.Context, cfg *config, secret []byte, log *slog.Logger) handlers.Verifier {
-	vs := []handlers.Verifier{handlers.NewHS256(secret)}
+func verifier(ctx context.Context, cfg *config, secret []byte, log *slog.Logger) identity.Verifier {
+	vs := []identity.Verifier{identity.NewHS256(secret)}
 	if cfg.JWKSURL != "" {
-		j := handlers.NewJWKS(handlers.JWKSOptions{URL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Log: log})
+		j := identity.NewJWKS(identity.JWKSOptions{URL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Log: log})
 		go j.Run(ctx)
 		vs = append(vs, j)
 	}
 	if cfg.AppwriteEndpoint != "" {
-		vs = append(vs, handlers.NewAppwrite(handlers.AppwriteOptions{Endpoint: cfg.AppwriteEndpoint, Project: cfg.AppwriteProject, Log: log}))
+		vs = append(vs, identity.NewAppwrite(identity.AppwriteOptions{Endpoint: cfg.AppwriteEndpoint, Project: cfg.AppwriteProject, Log: log}))
 	}
-	return handlers.NewChain(vs...)
+	return identity.NewChain(vs...)
 }
 
 // pickBroadcaster returns the in-process hub, or with CHAT_REDIS_URL the Redis
@@ -204,11 +205,11 @@ func pickBroadcaster(cfg *config, mem *broadcast.Memory, log *slog.Logger) (broa
 }
 
 // devSigner signs POST /dev/token's tokens with --dev, and is nil otherwise.
-func devSigner(cfg *config, secret []byte) *handlers.HS256 {
+func devSigner(cfg *config, secret []byte) *identity.HS256 {
 	if !cfg.Dev {
 		return nil
 	}
-	return handlers.NewHS256(secret)
+	return identity.NewHS256(secret)
 }
 
 // dbLabel names the database for the log without a password.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
 
 // lockedBuffer is the server's stderr, read while it runs.
@@ -98,7 +98,7 @@ func TestGeneratedSecret(t *testing.T) {
 	if code := run(context.Background(), []string{"token", "--sub", "alice", "--name", "Alice", "--ttl", "1h"}, &tok, &errOut); code != 0 {
 		t.Fatalf("token: exit %d: %s", code, errOut.String())
 	}
-	id, err := handlers.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()), nil)
+	id, err := identity.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()), nil)
 	if err != nil {
 		t.Fatalf("the printed token does not verify with the kept secret: %v", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -29,7 +30,7 @@ type benchServer struct {
 	srv    *handlers.Server
 	chat   *models.Chat
 	hub    *broadcast.Memory
-	signer *handlers.HS256
+	signer *identity.HS256
 }
 
 func newBenchServer(b *testing.B) *benchServer {
@@ -44,14 +45,14 @@ func newBenchServer(b *testing.B) *benchServer {
 	hub := broadcast.NewMemory(handlers.EventSource{Store: store}, log)
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
 		models.Options{HistoryLimit: 100, MaxMessageLength: 2000})
-	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: handlers.NewHS256(secret),
-		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log})
+	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: identity.NewHS256(secret),
+		Tickets: identity.NewTickets(secret), Metrics: metrics, Log: log})
 	b.Cleanup(func() {
 		srv.StopStreams()
 		hub.Close()
 		store.Close()
 	})
-	return &benchServer{srv: srv, chat: chat, hub: hub, signer: handlers.NewHS256(secret)}
+	return &benchServer{srv: srv, chat: chat, hub: hub, signer: identity.NewHS256(secret)}
 }
 
 func (s *benchServer) token(b *testing.B, user string, admin bool) string {
@@ -119,7 +120,7 @@ func BenchmarkPostMessage(b *testing.B) {
 
 // BenchmarkVerifyHS256 is the token check every REST call pays.
 func BenchmarkVerifyHS256(b *testing.B) {
-	v := handlers.NewHS256([]byte(strings.Repeat("s", 32)))
+	v := identity.NewHS256([]byte(strings.Repeat("s", 32)))
 	tok, err := v.Sign("user-1", "User 1", false, time.Hour)
 	if err != nil {
 		b.Fatal(err)

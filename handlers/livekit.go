@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/resonate/resonate-chat/api"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -46,7 +47,7 @@ const (
 	// webhookMemory is how long a delivered event id is remembered: LiveKit
 	// signs for 5 minutes and retries within that, so a replay of the same
 	// signed request is refused as a duplicate for as long as it is valid.
-	webhookMemory = 5*time.Minute + 2*leeway
+	webhookMemory = 5*time.Minute + 2*identity.Leeway
 	// webhookMemorySize bounds the ids remembered; past it the oldest go,
 	// which only weakens dedup of the oldest, never correctness: every
 	// action is idempotent.
@@ -134,7 +135,7 @@ func (h *liveKitHandlers) verify(header string, body []byte) error {
 	}
 	var cl liveKitClaims
 	_, err := jwt.ParseWithClaims(token, &cl, func(*jwt.Token) (any, error) { return []byte(h.cfg.APISecret), nil },
-		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithLeeway(leeway),
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithLeeway(identity.Leeway),
 		jwt.WithIssuer(h.cfg.APIKey))
 	if err != nil {
 		return models.WithDetail(models.ErrUnauthorized, "invalid webhook token: %v", err)

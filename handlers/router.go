@@ -1,7 +1,7 @@
 // Package handlers owns the HTTP surface: the router (one constructor that main
-// and the tests share), the middleware (request ids, logging, identity,
-// security headers, metrics), the token verifiers and stream tickets, and thin
-// handlers that bind a request, make one call into models, and respond.
+// and the tests share), the middleware (request ids, logging, authentication
+// through handlers/identity, security headers, metrics), and thin handlers
+// that bind a request, make one call into models, and respond.
 package handlers
 
 import (
@@ -18,6 +18,7 @@ import (
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	_ "github.com/resonate/resonate-chat/docs" // the generated OpenAPI spec
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
@@ -27,8 +28,8 @@ type Deps struct {
 	Chat        *models.Chat
 	Store       *models.Store
 	Broadcaster broadcast.Broadcaster
-	Verifier    Verifier
-	Tickets     *Tickets
+	Verifier    identity.Verifier
+	Tickets     *identity.Tickets
 	Metrics     *Metrics
 	Log         *slog.Logger
 	Stream      stream.Options
@@ -36,7 +37,7 @@ type Deps struct {
 	LiveKit LiveKitConfig
 	// DevSigner, set only by --dev, enables POST /dev/token, which signs a
 	// token for anyone who asks: the demo page's sign-in on a laptop.
-	DevSigner *HS256
+	DevSigner *identity.HS256
 	// Limits bound streams and unauthenticated requests per client; zero
 	// fields are no limit.
 	Limits Limits
@@ -94,7 +95,7 @@ func New(d Deps) *Server {
 			fail(c, models.ErrUnavailable)
 			return
 		}
-		if err := ready(ctx, d.Verifier); err != nil { // a JWKS verifier without keys yet
+		if err := identity.Ready(ctx, d.Verifier); err != nil { // a JWKS verifier without keys yet
 			fail(c, err)
 			return
 		}

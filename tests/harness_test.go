@@ -26,6 +26,7 @@ import (
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
@@ -41,7 +42,7 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Verifiers are tried after the HS256 one, as main chains JWKS and
 	// Appwrite; none by default.
-	Verifiers []handlers.Verifier
+	Verifiers []identity.Verifier
 	// LiveKit enables the LiveKit webhook; off by default.
 	LiveKit handlers.LiveKitConfig
 	// Dev serves POST /dev/token, as --dev does; off by default.
@@ -154,12 +155,12 @@ func (s *Server) start(t testing.TB, o Options) {
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
 		models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate,
 			Observer: metrics})
-	verifier := handlers.NewChain(append([]handlers.Verifier{handlers.NewHS256(s.Secret)}, o.Verifiers...)...)
+	verifier := identity.NewChain(append([]identity.Verifier{identity.NewHS256(s.Secret)}, o.Verifiers...)...)
 	deps := handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier,
-		Tickets: handlers.NewTickets(s.Secret).WithTTL(o.TicketTTL), Metrics: metrics, Log: log,
+		Tickets: identity.NewTickets(s.Secret).WithTTL(o.TicketTTL), Metrics: metrics, Log: log,
 		Stream: stream.Options{Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout, Transport: streamTransport()}, LiveKit: o.LiveKit, Limits: o.Limits}
 	if o.Dev {
-		deps.DevSigner = handlers.NewHS256(s.Secret)
+		deps.DevSigner = identity.NewHS256(s.Secret)
 	}
 	srv := handlers.New(deps)
 	hs := httptest.NewUnstartedServer(srv)
@@ -219,7 +220,7 @@ func listenAgain(t testing.TB, addr string) net.Listener {
 // Token signs a token for user with the server's secret.
 func (s *Server) Token(t testing.TB, user string, admin bool, ttl time.Duration) string {
 	t.Helper()
-	tok, err := handlers.NewHS256(s.Secret).Sign(user, strings.ToUpper(user[:1])+user[1:], admin, ttl)
+	tok, err := identity.NewHS256(s.Secret).Sign(user, strings.ToUpper(user[:1])+user[1:], admin, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
