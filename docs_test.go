@@ -24,6 +24,7 @@ import (
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
 	"github.com/resonate/resonate-chat/handlers/identity"
+	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -305,7 +306,7 @@ func serverRoutes(t *testing.T) gin.RoutesInfo {
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log), models.Options{HistoryLimit: 100, MaxMessageLength: 2000})
 	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: identity.NewHS256(secret),
 		Tickets: identity.NewTickets(secret), Metrics: metrics, Log: log, DevSigner: identity.NewHS256(secret),
-		LiveKit: handlers.LiveKitConfig{APIKey: "k", APISecret: "s"}})
+		LiveKit: livekit.Config{APIKey: "k", APISecret: "s"}})
 	engine, ok := srv.Handler.(*gin.Engine)
 	if !ok {
 		t.Fatalf("the server's handler is a %T, not a gin engine", srv.Handler)

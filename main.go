@@ -25,6 +25,7 @@ import (
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
 	"github.com/resonate/resonate-chat/handlers/identity"
+	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
@@ -102,7 +103,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 			Observer: metrics})
 	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier(ctx, cfg, secret, log),
 		Tickets: identity.NewTickets(secret), Metrics: metrics, Log: log, Stream: stream.Options{Heartbeat: cfg.Heartbeat, Transport: cfg.StreamTransport},
-		LiveKit:   handlers.LiveKitConfig{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},
+		LiveKit:   livekit.Config{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},
 		DevSigner: devSigner(cfg, secret), Limits: cfg.Limits, Exposure: cfg.Exposure})
 
 	ln, err := net.Listen("tcp", cfg.Addr)

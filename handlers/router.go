@@ -19,6 +19,7 @@ import (
 	"github.com/resonate/resonate-chat/broadcast"
 	_ "github.com/resonate/resonate-chat/docs" // the generated OpenAPI spec
 	"github.com/resonate/resonate-chat/handlers/identity"
+	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
@@ -34,7 +35,7 @@ type Deps struct {
 	Log         *slog.Logger
 	Stream      stream.Options
 	// LiveKit enables POST /webhooks/livekit when its key and secret are set.
-	LiveKit LiveKitConfig
+	LiveKit livekit.Config
 	// DevSigner, set only by --dev, enables POST /dev/token, which signs a
 	// token for anyone who asks: the demo page's sign-in on a laptop.
 	DevSigner *identity.HS256
@@ -104,7 +105,7 @@ func New(d Deps) *Server {
 	srv.Internal = exposeOps(r, d) // /metrics, /swagger/, /debug/pprof/
 	registerWeb(r, d)              // the demo page, /openapi.json, and POST /dev/token with --dev
 	if d.LiveKit.Enabled() {
-		r.POST("/webhooks/livekit", newLiveKitHandlers(d.Chat, d.LiveKit).webhook)
+		r.POST("/webhooks/livekit", liveKitWebhook(livekit.New(d.Chat, d.LiveKit)))
 	}
 
 	rooms := roomHandlers{chat: d.Chat}

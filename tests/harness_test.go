@@ -27,6 +27,7 @@ import (
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
 	"github.com/resonate/resonate-chat/handlers/identity"
+	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
@@ -44,7 +45,7 @@ type Options struct {
 	// Appwrite; none by default.
 	Verifiers []identity.Verifier
 	// LiveKit enables the LiveKit webhook; off by default.
-	LiveKit handlers.LiveKitConfig
+	LiveKit livekit.Config
 	// Dev serves POST /dev/token, as --dev does; off by default.
 	Dev bool
 	// Limits bound streams and unauthenticated requests per client; none
