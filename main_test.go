@@ -10,8 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/resonate/resonate-chat/handlers/identity"
 )
+
+// TestMain sets gin's process-wide mode as main does (libraryGlobals), so
+// that building the router prints no routes.
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	os.Exit(m.Run())
+}
 
 // lockedBuffer is the server's stderr, read while it runs.
 type lockedBuffer struct {

@@ -73,7 +73,9 @@ func New(d Deps) *Server {
 	srv := &Server{streams: stream.New(stream.Deps{Chat: d.Chat, Log: d.Store, Hub: d.Broadcaster, Options: d.Stream,
 		Metrics: stream.Metrics{Open: d.Metrics.OpenStreams, Delivered: d.Metrics.Delivered, SlowDrops: d.Metrics.SlowDrops},
 		Limits:  stream.Limits{PerUser: l.StreamsPerUser, PerClient: l.StreamsPerIP, Total: l.StreamsTotal}})}
-	gin.SetMode(gin.ReleaseMode)
+	// gin's mode is process-wide, so it is not set here: main sets release
+	// mode once, and so do the tests' TestMain; in debug mode gin only
+	// prints the routes it registers.
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.UseRawPath = true // a user id may hold an escaped "/"
