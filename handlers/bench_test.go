@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,20 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/models"
 	"github.com/resonate/resonate-chat/server"
 )
-
-// TestMain sets gin's process-wide mode as main does (libraryGlobals), so
-// that building the router prints no routes.
-func TestMain(m *testing.M) {
-	gin.SetMode(gin.ReleaseMode)
-	os.Exit(m.Run())
-}
 
 // benchServer is the server main builds, on a fresh SQLite file,
 // logging at info to nowhere (so the per-request log line is still built).
