@@ -1,5 +1,5 @@
-// Package handlers owns the HTTP surface: the router (one constructor that main
-// and the tests share), the middleware (request ids, logging, authentication
+// Package handlers owns the HTTP surface: the router (which package server
+// builds for main, the tests and the benchmarks alike), the middleware (request ids, logging, authentication
 // through handlers/identity, security headers, metrics), and thin handlers
 // that bind a request, make one call into models, and respond.
 package handlers
