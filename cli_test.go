@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
 
 // TestTokenNeverMakesASecret: `token` with no secret to read (in another
@@ -57,7 +57,7 @@ func TestTokenNeverMakesASecret(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("token %s: exit %d: %s", how, code, errOut)
 		}
-		if _, err := handlers.NewHS256(secret).Verify(context.Background(), strings.TrimSpace(out), nil); err != nil {
+		if _, err := identity.NewHS256(secret).Verify(context.Background(), strings.TrimSpace(out), nil); err != nil {
 			t.Errorf("token %s: the server's secret does not verify it: %v", how, err)
 		}
 	}
@@ -79,7 +79,7 @@ func TestTokenNeverMakesASecret(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("token with CHAT_JWT_SECRET: exit %d: %s", code, errOut)
 	}
-	if _, err := handlers.NewHS256([]byte(shared)).Verify(context.Background(), strings.TrimSpace(out), nil); err != nil {
+	if _, err := identity.NewHS256([]byte(shared)).Verify(context.Background(), strings.TrimSpace(out), nil); err != nil {
 		t.Errorf("token with CHAT_JWT_SECRET: %v", err)
 	}
 }

@@ -20,10 +20,10 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 
-	"github.com/resonate/resonate-chat/api"
-	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/models"
+	"github.com/resonate/resonate-chat/server"
 )
 
 // docFiles are the pages a reader of a clone sees: README.md and every
@@ -290,21 +290,13 @@ func valueAt(vs *ast.ValueSpec, i int) ast.Expr {
 // optional route on (--dev, the LiveKit webhook).
 func serverRoutes(t *testing.T) gin.RoutesInfo {
 	t.Helper()
-	ctx := context.Background()
-	store, err := models.Open(ctx, filepath.Join(t.TempDir(), "chat.db"), models.OpenOptions{})
+	srv, err := server.New(context.Background(), server.Config{DB: filepath.Join(t.TempDir(), "chat.db"),
+		Secret: []byte(strings.Repeat("s", 32)), Chat: models.Options{HistoryLimit: 100, MaxMessageLength: 2000},
+		Dev: true, LiveKit: livekit.Config{APIKey: "k", APISecret: "s"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	secret := []byte(strings.Repeat("s", 32))
-	hub := broadcast.NewMemory(handlers.EventSource{Store: store}, log)
-	t.Cleanup(func() { hub.Close() })
-	metrics := handlers.NewMetrics()
-	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log), models.Options{HistoryLimit: 100, MaxMessageLength: 2000})
-	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: handlers.NewHS256(secret),
-		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, DevSigner: handlers.NewHS256(secret),
-		LiveKit: handlers.LiveKitConfig{APIKey: "k", APISecret: "s"}})
+	t.Cleanup(srv.Close)
 	engine, ok := srv.Handler.(*gin.Engine)
 	if !ok {
 		t.Fatalf("the server's handler is a %T, not a gin engine", srv.Handler)

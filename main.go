@@ -1,7 +1,7 @@
 // Command resonate-chat is the in-room text chat backend for Resonate voice
-// rooms. main.go is the composition root: it reads the configuration, opens
-// the store, picks the broadcaster, builds the router with the constructor the
-// tests use, serves, and shuts down in order.
+// rooms. main.go is the composition root: it reads the configuration,
+// builds the server (store, broadcaster, verifiers, router) with the
+// constructor the tests use, serves, and shuts down in order.
 package main
 
 import (
@@ -19,13 +19,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
+	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
+	"github.com/resonate/resonate-chat/server"
 )
 
 //	@title						resonate-chat
@@ -71,6 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	libraryGlobals(cfg, log)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("server stopped", "err", err)
 		return 1
@@ -79,30 +82,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// libraryGlobals sets what gin and go-redis keep in process-wide variables,
+// and nowhere else: gin's mode (release: debug mode prints every route as it
+// is registered), and go-redis's logger, which has no per-client option.
+func libraryGlobals(cfg *config, log *slog.Logger) {
+	gin.SetMode(gin.ReleaseMode)
+	if cfg.RedisURL != "" {
+		redis.SetLogger(broadcast.RedisLogger{Log: log})
+	}
+}
+
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	secret, err := loadSecret(cfg, log)
 	if err != nil {
 		return err
 	}
-	store, err := models.Open(ctx, cfg.DB, models.OpenOptions{SQLiteSync: cfg.SQLiteSync, MaxConns: cfg.DBMaxConns})
+	srv, err := server.New(ctx, serverConfig(cfg, secret, log))
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	metrics := handlers.NewMetrics()
-	store.Observe(metrics)
-	hub, err := pickBroadcaster(cfg, broadcast.NewMemory(handlers.EventSource{Store: store}, log), log)
-	if err != nil {
-		return err
-	}
-	defer hub.Close()
-	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
-		models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate,
-			Observer: metrics})
-	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier(ctx, cfg, secret, log),
-		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, Stream: stream.Options{Heartbeat: cfg.Heartbeat, Transport: cfg.StreamTransport},
-		LiveKit:   handlers.LiveKitConfig{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},
-		DevSigner: devSigner(cfg, secret), Limits: cfg.Limits, Exposure: cfg.Exposure})
+	defer srv.Close()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -162,7 +161,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 
 // serveInternal serves the operational routes on CHAT_INTERNAL_ADDR when it
 // is set, and returns the server and its URL; nil when it is not set.
-func serveInternal(cfg *config, srv *handlers.Server, log *slog.Logger, served chan<- error) (*http.Server, string, error) {
+func serveInternal(cfg *config, srv *server.Server, log *slog.Logger, served chan<- error) (*http.Server, string, error) {
 	if srv.Internal == nil {
 		return nil, "", nil
 	}
@@ -176,39 +175,17 @@ func serveInternal(cfg *config, srv *handlers.Server, log *slog.Logger, served c
 	return hs, baseURL(ln.Addr()), nil
 }
 
-// verifier chains the configured token verifiers in the contract's order:
-// HS256 (always), JWKS, Appwrite. The JWKS keys load in the background until
-// ctx ends; /readyz waits for them.
-func verifier(ctx context.Context, cfg *config, secret []byte, log *slog.Logger) handlers.Verifier {
-	vs := []handlers.Verifier{handlers.NewHS256(secret)}
-	if cfg.JWKSURL != "" {
-		j := handlers.NewJWKS(handlers.JWKSOptions{URL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Log: log})
-		go j.Run(ctx)
-		vs = append(vs, j)
-	}
-	if cfg.AppwriteEndpoint != "" {
-		vs = append(vs, handlers.NewAppwrite(handlers.AppwriteOptions{Endpoint: cfg.AppwriteEndpoint, Project: cfg.AppwriteProject, Log: log}))
-	}
-	return handlers.NewChain(vs...)
-}
-
-// pickBroadcaster returns the in-process hub, or with CHAT_REDIS_URL the Redis
-// fan-out between nodes over it (closing that closes the hub too).
-func pickBroadcaster(cfg *config, mem *broadcast.Memory, log *slog.Logger) (broadcast.Broadcaster, error) {
-	if cfg.RedisURL == "" {
-		return mem, nil
-	}
-	redis.SetLogger(broadcast.RedisLogger{Log: log})
-	log.Info("events fan out to other nodes through redis")
-	return broadcast.DialRedis(cfg.RedisURL, mem, log, broadcast.RedisOptions{ChannelPrefix: cfg.RedisPrefix})
-}
-
-// devSigner signs POST /dev/token's tokens with --dev, and is nil otherwise.
-func devSigner(cfg *config, secret []byte) *handlers.HS256 {
-	if !cfg.Dev {
-		return nil
-	}
-	return handlers.NewHS256(secret)
+// serverConfig is what the server is built from, out of the validated
+// configuration.
+func serverConfig(cfg *config, secret []byte, log *slog.Logger) server.Config {
+	return server.Config{DB: cfg.DB, Store: models.OpenOptions{SQLiteSync: cfg.SQLiteSync, MaxConns: cfg.DBMaxConns}, Secret: secret,
+		JWKS:     identity.JWKSOptions{URL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
+		Appwrite: identity.AppwriteOptions{Endpoint: cfg.AppwriteEndpoint, Project: cfg.AppwriteProject},
+		RedisURL: cfg.RedisURL, Redis: broadcast.RedisOptions{ChannelPrefix: cfg.RedisPrefix},
+		Chat:    models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate},
+		Stream:  stream.Options{Heartbeat: cfg.Heartbeat, Transport: cfg.StreamTransport},
+		LiveKit: livekit.Config{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},
+		Dev:     cfg.Dev, Limits: cfg.Limits, Exposure: cfg.Exposure, Log: log}
 }
 
 // dbLabel names the database for the log without a password.

@@ -10,8 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/gin-gonic/gin"
+
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
+
+// TestMain sets gin's process-wide mode as main does (libraryGlobals), so
+// that building the router prints no routes.
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	os.Exit(m.Run())
+}
 
 // lockedBuffer is the server's stderr, read while it runs.
 type lockedBuffer struct {
@@ -98,7 +107,7 @@ func TestGeneratedSecret(t *testing.T) {
 	if code := run(context.Background(), []string{"token", "--sub", "alice", "--name", "Alice", "--ttl", "1h"}, &tok, &errOut); code != 0 {
 		t.Fatalf("token: exit %d: %s", code, errOut.String())
 	}
-	id, err := handlers.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()), nil)
+	id, err := identity.NewHS256([]byte(secret)).Verify(context.Background(), strings.TrimSpace(tok.String()), nil)
 	if err != nil {
 		t.Fatalf("the printed token does not verify with the kept secret: %v", err)
 	}

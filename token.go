@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
 
 // tokenUsage explains the token command; PrintDefaults follows it.
@@ -59,7 +59,7 @@ func tokenCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "resonate-chat token:", err)
 		return 2
 	}
-	tok, err := handlers.NewHS256(secret).Sign(*sub, *name, *admin, *ttl)
+	tok, err := identity.NewHS256(secret).Sign(*sub, *name, *admin, *ttl)
 	if err != nil {
 		fmt.Fprintln(stderr, "resonate-chat token:", err)
 		return 1

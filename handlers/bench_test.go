@@ -17,41 +17,35 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/models"
+	"github.com/resonate/resonate-chat/server"
 )
 
-// benchServer is the router wired as main wires it, on a fresh SQLite file,
+// benchServer is the server main builds, on a fresh SQLite file,
 // logging at info to nowhere (so the per-request log line is still built).
 type benchServer struct {
-	srv    *handlers.Server
+	srv    *server.Server
 	chat   *models.Chat
-	hub    *broadcast.Memory
-	signer *handlers.HS256
+	hub    broadcast.Broadcaster
+	signer *identity.HS256
 }
 
 func newBenchServer(b *testing.B) *benchServer {
 	b.Helper()
 	secret := []byte(strings.Repeat("s", 32))
-	store, err := models.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), models.OpenOptions{})
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := server.New(context.Background(), server.Config{DB: filepath.Join(b.TempDir(), "bench.db"), Secret: secret,
+		Chat: models.Options{HistoryLimit: 100, MaxMessageLength: 2000}, Log: log})
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	metrics := handlers.NewMetrics()
-	hub := broadcast.NewMemory(handlers.EventSource{Store: store}, log)
-	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
-		models.Options{HistoryLimit: 100, MaxMessageLength: 2000})
-	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: handlers.NewHS256(secret),
-		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log})
 	b.Cleanup(func() {
 		srv.StopStreams()
-		hub.Close()
-		store.Close()
+		srv.Close()
 	})
-	return &benchServer{srv: srv, chat: chat, hub: hub, signer: handlers.NewHS256(secret)}
+	return &benchServer{srv: srv, chat: srv.Chat, hub: srv.Broadcaster, signer: identity.NewHS256(secret)}
 }
 
 func (s *benchServer) token(b *testing.B, user string, admin bool) string {
@@ -119,7 +113,7 @@ func BenchmarkPostMessage(b *testing.B) {
 
 // BenchmarkVerifyHS256 is the token check every REST call pays.
 func BenchmarkVerifyHS256(b *testing.B) {
-	v := handlers.NewHS256([]byte(strings.Repeat("s", 32)))
+	v := identity.NewHS256([]byte(strings.Repeat("s", 32)))
 	tok, err := v.Sign("user-1", "User 1", false, time.Hour)
 	if err != nil {
 		b.Fatal(err)

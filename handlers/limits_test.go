@@ -110,31 +110,3 @@ func FuzzCredentials(f *testing.F) {
 		}
 	})
 }
-
-// FuzzTicketCheck: whatever is sent as a ticket, Check accepts only what
-// Issue made, for the room and user it was made for.
-func FuzzTicketCheck(f *testing.F) {
-	tk := NewTickets([]byte("a fuzzing secret of at least 32 bytes"))
-	id := &Identity{Actor: models.Actor{UserID: "alice", Name: "Alice"}, Expires: time.Now().Add(24 * time.Hour)}
-	good, _, err := tk.Issue(id, "room-1")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(good, "room-1")
-	f.Add(good, "room-2")
-	f.Add(good[:len(good)-2], "room-1")
-	f.Add(strings.Replace(good, ".", "..", 1), "room-1")
-	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.", "room-1")
-	f.Fuzz(func(t *testing.T, ticket, room string) {
-		got, err := tk.Check(ticket, room)
-		if err != nil {
-			if !errors.Is(err, models.ErrUnauthorized) {
-				t.Fatalf("Check: %v, want unauthorized", err)
-			}
-			return
-		}
-		if room != "room-1" || got.Actor.UserID != "alice" || got.Actor.Admin {
-			t.Fatalf("Check(%q, %q) accepted %+v", ticket, room, got.Actor)
-		}
-	})
-}

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/resonate/resonate-chat/api"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -106,11 +107,13 @@ func allPlain(vs []string) bool {
 	return true
 }
 
+// logger is the request's logger, which requestLog sets; a context that did
+// not pass through it (a unit test's) logs nowhere, never to slog's default.
 func logger(c *gin.Context) *slog.Logger {
 	if l, ok := c.Get(ctxLogger); ok {
 		return l.(*slog.Logger)
 	}
-	return slog.Default()
+	return slog.New(slog.DiscardHandler)
 }
 
 // recovery turns a panic into a logged 500 problem.
@@ -141,16 +144,16 @@ func securityHeaders(c *gin.Context) {
 // stream route from a ticket. A token in the query string is refused. Every
 // credential is checked, whatever its address has sent before, so a valid one
 // is never refused; an address whose tokens keep needing an identity provider
-// and failing may make it no more calls for a while (429; see Cost).
-func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
+// and failing may make it no more calls for a while (429; see identity.Cost).
+func authenticate(v identity.Verifier, t *identity.Tickets, guard *authGuard) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token, ticket, err := credentials(c.GetHeader("Authorization"), c.Request.URL.Query(), c.FullPath() == streamRoute)
-		var id *Identity
+		var id *identity.Identity
 		ip := clientKey(c)
 		switch {
 		case err != nil:
 		case token != "":
-			cost := &Cost{Allowed: guard.wait(ip) <= 0}
+			cost := &identity.Cost{Allowed: guard.wait(ip) <= 0}
 			id, err = v.Verify(c.Request.Context(), token, cost)
 			if cost.Spent && errors.Is(err, models.ErrUnauthorized) {
 				guard.spend(ip)
@@ -161,7 +164,7 @@ func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
 		if err == nil && opensStream(c.FullPath()) && !id.Expires.IsZero() && !time.Now().Before(id.Expires) {
 			err = errExpiredForStream
 		}
-		if errors.Is(err, errCostRefused) {
+		if errors.Is(err, identity.ErrCostRefused) {
 			fail(c, models.Restricted(models.WithDetail(models.ErrRateLimited, "too many tokens from your address needed checking with the identity provider and were refused; a token that needs no such check still works"),
 				nil, max(guard.wait(ip), time.Second)))
 			return
@@ -184,7 +187,7 @@ func authenticate(v Verifier, t *Tickets, guard *authGuard) gin.HandlerFunc {
 func opensStream(route string) bool { return route == streamRoute || route == ticketRoute }
 
 var errExpiredForStream = models.WithDetail(models.ErrUnauthorized,
-	"the token has expired: refresh it before opening a stream (the %s leeway for clock skew applies to single calls only)", leeway)
+	"the token has expired: refresh it before opening a stream (the %s leeway for clock skew applies to single calls only)", identity.Leeway)
 
 // credentials picks the credential a request carries: a bearer token from
 // the Authorization header or, on the stream route, a ticket from the query
@@ -208,6 +211,6 @@ func credentials(header string, query url.Values, stream bool) (token, ticket st
 	return "", "", models.WithDetail(models.ErrUnauthorized, "missing credentials: send Authorization: Bearer <token>")
 }
 
-func identity(c *gin.Context) *Identity { return c.MustGet(ctxIdentity).(*Identity) }
+func caller(c *gin.Context) *identity.Identity { return c.MustGet(ctxIdentity).(*identity.Identity) }
 
-func actor(c *gin.Context) models.Actor { return identity(c).Actor }
+func actor(c *gin.Context) models.Actor { return caller(c).Actor }

@@ -1,7 +1,7 @@
-// Package handlers owns the HTTP surface: the router (one constructor that main
-// and the tests share), the middleware (request ids, logging, identity,
-// security headers, metrics), the token verifiers and stream tickets, and thin
-// handlers that bind a request, make one call into models, and respond.
+// Package handlers owns the HTTP surface: the router (which package server
+// builds for main, the tests and the benchmarks alike), the middleware (request ids, logging, authentication
+// through handlers/identity, security headers, metrics), and thin handlers
+// that bind a request, make one call into models, and respond.
 package handlers
 
 import (
@@ -18,6 +18,8 @@ import (
 	"github.com/resonate/resonate-chat/api"
 	"github.com/resonate/resonate-chat/broadcast"
 	_ "github.com/resonate/resonate-chat/docs" // the generated OpenAPI spec
+	"github.com/resonate/resonate-chat/handlers/identity"
+	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
@@ -27,16 +29,16 @@ type Deps struct {
 	Chat        *models.Chat
 	Store       *models.Store
 	Broadcaster broadcast.Broadcaster
-	Verifier    Verifier
-	Tickets     *Tickets
+	Verifier    identity.Verifier
+	Tickets     *identity.Tickets
 	Metrics     *Metrics
 	Log         *slog.Logger
 	Stream      stream.Options
 	// LiveKit enables POST /webhooks/livekit when its key and secret are set.
-	LiveKit LiveKitConfig
+	LiveKit livekit.Config
 	// DevSigner, set only by --dev, enables POST /dev/token, which signs a
 	// token for anyone who asks: the demo page's sign-in on a laptop.
-	DevSigner *HS256
+	DevSigner *identity.HS256
 	// Limits bound streams and unauthenticated requests per client; zero
 	// fields are no limit.
 	Limits Limits
@@ -71,7 +73,9 @@ func New(d Deps) *Server {
 	srv := &Server{streams: stream.New(stream.Deps{Chat: d.Chat, Log: d.Store, Hub: d.Broadcaster, Options: d.Stream,
 		Metrics: stream.Metrics{Open: d.Metrics.OpenStreams, Delivered: d.Metrics.Delivered, SlowDrops: d.Metrics.SlowDrops},
 		Limits:  stream.Limits{PerUser: l.StreamsPerUser, PerClient: l.StreamsPerIP, Total: l.StreamsTotal}})}
-	gin.SetMode(gin.ReleaseMode)
+	// gin's mode is process-wide, so it is not set here: main sets release
+	// mode once, and so do the tests' TestMain; in debug mode gin only
+	// prints the routes it registers.
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.UseRawPath = true // a user id may hold an escaped "/"
@@ -94,7 +98,7 @@ func New(d Deps) *Server {
 			fail(c, models.ErrUnavailable)
 			return
 		}
-		if err := ready(ctx, d.Verifier); err != nil { // a JWKS verifier without keys yet
+		if err := identity.Ready(ctx, d.Verifier); err != nil { // a JWKS verifier without keys yet
 			fail(c, err)
 			return
 		}
@@ -103,7 +107,7 @@ func New(d Deps) *Server {
 	srv.Internal = exposeOps(r, d) // /metrics, /swagger/, /debug/pprof/
 	registerWeb(r, d)              // the demo page, /openapi.json, and POST /dev/token with --dev
 	if d.LiveKit.Enabled() {
-		r.POST("/webhooks/livekit", newLiveKitHandlers(d.Chat, d.LiveKit).webhook)
+		r.POST("/webhooks/livekit", liveKitWebhook(livekit.New(d.Chat, d.LiveKit)))
 	}
 
 	rooms := roomHandlers{chat: d.Chat}

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/resonate/resonate-chat/api"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 )
@@ -27,7 +28,7 @@ type streamService interface {
 // stream package, which serves them.
 type streamHandlers struct {
 	chat    streamService
-	tickets *Tickets
+	tickets *identity.Tickets
 	streams *stream.Streams
 }
 
@@ -49,7 +50,7 @@ type streamHandlers struct {
 //	@Security		Bearer
 //	@Router			/rooms/{room}/stream-ticket [post]
 func (h *streamHandlers) ticket(c *gin.Context) {
-	id := identity(c)
+	id := caller(c)
 	if _, err := h.chat.OpenStream(c.Request.Context(), id.Actor, c.Param("room")); err != nil {
 		fail(c, err)
 		return
@@ -88,7 +89,7 @@ func (h *streamHandlers) stream(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	id := identity(c)
+	id := caller(c)
 	req := stream.Request{Room: c.Param("room"), Actor: id.Actor, Expires: id.Expires, Resume: resume, Client: clientKey(c), Log: logger(c)}
 	if err := h.streams.Serve(c.Writer, c.Request, req); err != nil {
 		fail(c, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/models"
 	"github.com/resonate/resonate-chat/web"
 )
@@ -81,7 +82,7 @@ func registerWeb(r *gin.Engine, d Deps) {
 
 // issueDevToken signs a token for any sub and name: the demo page's sign-in
 // when the server runs with --dev. It exists in no other mode.
-func issueDevToken(signer *HS256, log *slog.Logger) gin.HandlerFunc {
+func issueDevToken(signer *identity.HS256, log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var req devTokenRequest
 		if err := bind(c, &req); err != nil {
@@ -89,8 +90,8 @@ func issueDevToken(signer *HS256, log *slog.Logger) gin.HandlerFunc {
 			return
 		}
 		switch {
-		case req.Sub == "" || len([]rune(req.Sub)) > maxUserIDLength || models.ValidUserID(req.Sub) != nil:
-			fail(c, models.Invalidf("sub must be a user id of 1–%d characters", maxUserIDLength))
+		case req.Sub == "" || len([]rune(req.Sub)) > identity.MaxUserIDLength || models.ValidUserID(req.Sub) != nil:
+			fail(c, models.Invalidf("sub must be a user id of 1–%d characters", identity.MaxUserIDLength))
 			return
 		case len([]rune(req.Name)) > 200:
 			fail(c, models.Invalidf("name must be at most 200 characters"))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/models"
 )
 
@@ -130,7 +131,7 @@ func TestAbuseFailedAuthLocksOutNoValidToken(t *testing.T) {
 	aw := newAppwrite(t)
 	k := newECKey(t, "k1")
 	provider := newIDP(t, k)
-	s := StartServer(t, Options{Verifiers: []handlers.Verifier{startJWKS(t, provider), newAppwriteVerifier(aw)},
+	s := StartServer(t, Options{Verifiers: []identity.Verifier{startJWKS(t, provider), newAppwriteVerifier(aw)},
 		Limits: handlers.Limits{AuthFailures: models.Rate{Count: 5, Per: time.Minute}, TrustedProxies: []string{"127.0.0.1/32", "::1"}}})
 	anon := s.as(t, "anon", "")
 	waitFor(t, 5*time.Second, "/readyz", func() bool { return anon.Do("GET", "/readyz", nil).Status == http.StatusOK })

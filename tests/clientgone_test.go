@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
 
 // halfClosed sends raw on a new connection, shuts down its write side as a
@@ -72,7 +72,7 @@ func TestClientGone(t *testing.T) {
 	t.Parallel()
 	aw := newAppwrite(t)
 	aw.setMode("slow") // Appwrite answers only after the client has gone
-	s := StartServer(t, Options{Verifiers: []handlers.Verifier{handlers.NewAppwrite(handlers.AppwriteOptions{
+	s := StartServer(t, Options{Verifiers: []identity.Verifier{identity.NewAppwrite(identity.AppwriteOptions{
 		Endpoint: aw.URL + "/v1", Project: "resonate", Timeout: 5 * time.Second})}})
 	alice := s.Client(t, "alice")
 	room := coreRoom(t, alice)

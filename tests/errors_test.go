@@ -12,7 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/resonate/resonate-chat/api"
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
 
 // Every bad credential is a 401 unauthorized problem, on REST and the stream.
@@ -21,8 +21,8 @@ func TestErrorsUnauthorized(t *testing.T) {
 	s := StartServer(t, Options{})
 	alice := s.Client(t, "alice")
 	room := coreRoom(t, alice)
-	claims := func(exp time.Duration) handlers.Claims {
-		return handlers.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: jwt.NewNumericDate(time.Now().Add(exp))}}
+	claims := func(exp time.Duration) identity.Claims {
+		return identity.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: jwt.NewNumericDate(time.Now().Add(exp))}}
 	}
 	sign := func(m jwt.SigningMethod, c jwt.Claims, key any, header map[string]any) string {
 		tok := jwt.NewWithClaims(m, c)
@@ -39,8 +39,8 @@ func TestErrorsUnauthorized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherSecret, _ := handlers.NewHS256([]byte("some other secret")).Sign("alice", "Alice", false, time.Hour)
-	noExp := handlers.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}}
+	otherSecret, _ := identity.NewHS256([]byte("some other secret")).Sign("alice", "Alice", false, time.Hour)
+	noExp := identity.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}}
 
 	messages := "/api/v1/rooms/" + room + "/messages"
 	cases := []struct {

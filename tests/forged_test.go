@@ -18,7 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/resonate/resonate-chat/api"
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
 
 // forge signs claims with method and key, adding header fields.
@@ -140,7 +140,7 @@ func TestForgedProviderTokens(t *testing.T) {
 	t.Parallel()
 	rsaKey, ecKey := newRSAKey(t, "rsa1"), newECKey(t, "ec1")
 	provider := newIDP(t, rsaKey, ecKey)
-	s := StartServer(t, Options{Verifiers: []handlers.Verifier{startJWKS(t, provider)}})
+	s := StartServer(t, Options{Verifiers: []identity.Verifier{startJWKS(t, provider)}})
 	anon := s.as(t, "anon", "")
 	waitFor(t, 5*time.Second, "/readyz", func() bool { return anon.Do("GET", "/readyz", nil).Status == http.StatusOK })
 	owner := s.as(t, "oidc-alice", rsaKey.token(t, "oidc-alice", "Alice", time.Hour))

@@ -23,12 +23,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/resonate/resonate-chat/api"
-	"github.com/resonate/resonate-chat/broadcast"
 	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
+	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
+	"github.com/resonate/resonate-chat/server"
 )
+
+// TestMain sets gin's process-wide mode as main does (libraryGlobals), so
+// that building the router prints no routes.
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	os.Exit(m.Run())
+}
 
 // Options shape a test server.
 type Options struct {
@@ -41,9 +52,9 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Verifiers are tried after the HS256 one, as main chains JWKS and
 	// Appwrite; none by default.
-	Verifiers []handlers.Verifier
+	Verifiers []identity.Verifier
 	// LiveKit enables the LiveKit webhook; off by default.
-	LiveKit handlers.LiveKitConfig
+	LiveKit livekit.Config
 	// Dev serves POST /dev/token, as --dev does; off by default.
 	Dev bool
 	// Limits bound streams and unauthenticated requests per client; none
@@ -70,9 +81,8 @@ type Server struct {
 	Logs   *syncBuffer
 	DB     string
 	http   *httptest.Server
-	srv    *handlers.Server
+	srv    *server.Server
 	store  *models.Store
-	hub    *broadcast.Memory
 	closed bool
 	// client sends the requests of Client and OpenStream; nil for
 	// http.DefaultClient. See Via.
@@ -113,7 +123,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// StartServer starts a server wired exactly as main wires it.
+// StartServer starts a server built by the constructor main uses.
 func StartServer(t testing.TB, o Options) *Server {
 	t.Helper()
 	if o.DB == "" {
@@ -141,27 +151,14 @@ func (s *Server) start(t testing.TB, o Options) {
 	if s.URL != "" { // a restart: the same address, so clients reconnect as they would to a redeploy
 		ln = listenAgain(t, strings.TrimPrefix(s.URL, "http://"))
 	}
-	store, err := models.Open(context.Background(), o.DB, models.OpenOptions{})
+	srv, err := server.New(context.Background(), server.Config{DB: o.DB, Secret: s.Secret, TicketTTL: o.TicketTTL,
+		Verifiers: o.Verifiers, Queue: o.Queue,
+		Chat:    models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate},
+		Stream:  stream.Options{Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout, Transport: streamTransport()},
+		LiveKit: o.LiveKit, Dev: o.Dev, Limits: o.Limits, Log: log})
 	if err != nil {
-		t.Fatalf("open store: %v", err)
+		t.Fatalf("build server: %v", err)
 	}
-	metrics := handlers.NewMetrics()
-	store.Observe(metrics)
-	hub := broadcast.NewMemory(handlers.EventSource{Store: store}, log)
-	if o.Queue > 0 {
-		hub.SetQueue(o.Queue)
-	}
-	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
-		models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate,
-			Observer: metrics})
-	verifier := handlers.NewChain(append([]handlers.Verifier{handlers.NewHS256(s.Secret)}, o.Verifiers...)...)
-	deps := handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier,
-		Tickets: handlers.NewTickets(s.Secret).WithTTL(o.TicketTTL), Metrics: metrics, Log: log,
-		Stream: stream.Options{Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout, Transport: streamTransport()}, LiveKit: o.LiveKit, Limits: o.Limits}
-	if o.Dev {
-		deps.DevSigner = handlers.NewHS256(s.Secret)
-	}
-	srv := handlers.New(deps)
 	hs := httptest.NewUnstartedServer(srv)
 	if ln != nil {
 		hs.Listener.Close()
@@ -169,7 +166,7 @@ func (s *Server) start(t testing.TB, o Options) {
 	}
 	hs.Config.RegisterOnShutdown(srv.StopStreams)
 	hs.Start()
-	s.http, s.srv, s.store, s.hub, s.URL, s.closed = hs, srv, store, hub, hs.URL, false
+	s.http, s.srv, s.store, s.URL, s.closed = hs, srv, srv.Store, hs.URL, false
 }
 
 // Close stops the server: streams end, then the store closes.
@@ -180,8 +177,7 @@ func (s *Server) Close() {
 	s.closed = true
 	s.srv.StopStreams()
 	s.http.Close()
-	s.hub.Close()
-	s.store.Close()
+	s.srv.Close()
 }
 
 // Restart stops the server and starts a new one on the same database and the
@@ -219,7 +215,7 @@ func listenAgain(t testing.TB, addr string) net.Listener {
 // Token signs a token for user with the server's secret.
 func (s *Server) Token(t testing.TB, user string, admin bool, ttl time.Duration) string {
 	t.Helper()
-	tok, err := handlers.NewHS256(s.Secret).Sign(user, strings.ToUpper(user[:1])+user[1:], admin, ttl)
+	tok, err := identity.NewHS256(s.Secret).Sign(user, strings.ToUpper(user[:1])+user[1:], admin, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/resonate/resonate-chat/api"
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
 
 // hostileCase is one hostile request and the answer it must get: never a 5xx,
@@ -45,7 +45,7 @@ func newHostileRoom(t *testing.T, s *Server) *hostileRoom {
 // signName is a token whose name claim is whatever the issuer put there.
 func signName(t *testing.T, s *Server, sub, name string) string {
 	t.Helper()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, handlers.Claims{Name: name, RegisteredClaims: jwt.RegisteredClaims{
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, identity.Claims{Name: name, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: sub, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}}).SignedString(s.Secret)
 	if err != nil {
 		t.Fatal(err)

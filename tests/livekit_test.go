@@ -15,7 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/resonate/resonate-chat/api"
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/livekit"
 )
 
 const (
@@ -106,7 +106,7 @@ func TestLiveKitWebhookOffByDefault(t *testing.T) {
 
 func TestLiveKitWebhookRoomFinished(t *testing.T) {
 	t.Parallel()
-	s := StartServer(t, Options{LiveKit: handlers.LiveKitConfig{APIKey: lkKey, APISecret: lkSecret}})
+	s := StartServer(t, Options{LiveKit: livekit.Config{APIKey: lkKey, APISecret: lkSecret}})
 	owner, bob := s.Client(t, "owner"), s.Client(t, "bob")
 	room := uniqueRoom(t)
 	owner.CreateRoom(room)
@@ -158,7 +158,7 @@ func TestLiveKitWebhookRoomFinished(t *testing.T) {
 
 func TestLiveKitWebhookSyncParticipants(t *testing.T) {
 	t.Parallel()
-	s := StartServer(t, Options{LiveKit: handlers.LiveKitConfig{APIKey: lkKey, APISecret: lkSecret, SyncParticipants: true}})
+	s := StartServer(t, Options{LiveKit: livekit.Config{APIKey: lkKey, APISecret: lkSecret, SyncParticipants: true}})
 	owner, bob := s.Client(t, "owner"), s.Client(t, "bob")
 	room := uniqueRoom(t)
 	owner.CreateRoom(room)

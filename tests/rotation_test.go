@@ -14,19 +14,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
 
 func TestVerifiersRotatedKeyAccepted(t *testing.T) {
 	t.Parallel()
 	k1, k2 := newECKey(t, "2026-01"), newECKey(t, "2026-02")
 	provider := newIDP(t, k1)
-	j := handlers.NewJWKS(handlers.JWKSOptions{URL: provider.URL, Issuer: "https://idp.test/realms/resonate", Audience: "resonate-chat"})
+	j := identity.NewJWKS(identity.JWKSOptions{URL: provider.URL, Issuer: "https://idp.test/realms/resonate", Audience: "resonate-chat"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); j.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	s := StartServer(t, Options{Verifiers: []handlers.Verifier{j}})
+	s := StartServer(t, Options{Verifiers: []identity.Verifier{j}})
 	anon := s.as(t, "anon", "")
 	waitFor(t, 5*time.Second, "/readyz", func() bool { return anon.Do("GET", "/readyz", nil).Status == http.StatusOK })
 	alice := s.as(t, "alice", k1.token(t, "alice", "Alice", time.Hour))

@@ -19,7 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/resonate/resonate-chat/api"
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 )
 
 // oidcKey is a signing key of the local identity provider.
@@ -112,8 +112,8 @@ func (p *idp) publish(down bool, keys ...oidcKey) {
 }
 
 // startJWKS runs a JWKS verifier against p until the test ends.
-func startJWKS(t *testing.T, p *idp) *handlers.JWKS {
-	j := handlers.NewJWKS(handlers.JWKSOptions{URL: p.URL, Issuer: "https://idp.test/realms/resonate", Audience: "resonate-chat",
+func startJWKS(t *testing.T, p *idp) *identity.JWKS {
+	j := identity.NewJWKS(identity.JWKSOptions{URL: p.URL, Issuer: "https://idp.test/realms/resonate", Audience: "resonate-chat",
 		MinRefresh: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -188,8 +188,8 @@ func (a *appwrite) jwt(t *testing.T, id, name string, ttl time.Duration, forged 
 	return tok
 }
 
-func newAppwriteVerifier(a *appwrite) *handlers.Appwrite {
-	return handlers.NewAppwrite(handlers.AppwriteOptions{Endpoint: a.URL + "/v1", Project: "resonate", Timeout: 300 * time.Millisecond})
+func newAppwriteVerifier(a *appwrite) *identity.Appwrite {
+	return identity.NewAppwrite(identity.AppwriteOptions{Endpoint: a.URL + "/v1", Project: "resonate", Timeout: 300 * time.Millisecond})
 }
 
 // as is a client with a given token.
@@ -215,7 +215,7 @@ func TestVerifiersEndToEnd(t *testing.T) {
 	k1, k2, rsaKey := newECKey(t, "k1"), newECKey(t, "k2"), newRSAKey(t, "rsa1")
 	provider := newIDP(t, k1, rsaKey)
 	aw := newAppwrite(t)
-	s := StartServer(t, Options{Verifiers: []handlers.Verifier{startJWKS(t, provider), newAppwriteVerifier(aw)}})
+	s := StartServer(t, Options{Verifiers: []identity.Verifier{startJWKS(t, provider), newAppwriteVerifier(aw)}})
 	anon := s.as(t, "anon", "")
 	waitFor(t, 5*time.Second, "/readyz", func() bool { return anon.Do("GET", "/readyz", nil).Status == http.StatusOK })
 
@@ -294,7 +294,7 @@ func TestVerifiersReadyzWaitsForKeys(t *testing.T) {
 	k := newECKey(t, "k1")
 	provider := newIDP(t, k)
 	provider.publish(true, k)
-	s := StartServer(t, Options{Verifiers: []handlers.Verifier{startJWKS(t, provider)}})
+	s := StartServer(t, Options{Verifiers: []identity.Verifier{startJWKS(t, provider)}})
 	anon := s.as(t, "anon", "")
 	wantProblem(t, anon.Do("GET", "/readyz", nil), http.StatusServiceUnavailable, "unavailable")
 	alice := s.as(t, "alice", k.token(t, "alice", "Alice", time.Hour))
@@ -309,7 +309,7 @@ func TestVerifiersReadyzWaitsForKeys(t *testing.T) {
 func TestVerifiersAppwriteExpiryEndsStream(t *testing.T) {
 	t.Parallel()
 	aw := newAppwrite(t)
-	s := StartServer(t, Options{Verifiers: []handlers.Verifier{newAppwriteVerifier(aw)}})
+	s := StartServer(t, Options{Verifiers: []identity.Verifier{newAppwriteVerifier(aw)}})
 	room := uniqueRoom(t)
 	s.Client(t, "owner").CreateRoom(room)
 	// A JWT about to expire, as the app holds near the end of its 15 minutes.

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/resonate/resonate-chat/handlers"
+	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/tests/internal/spawn"
 )
 
@@ -78,7 +78,7 @@ type work struct {
 }
 
 func setUp(ctx context.Context, srv *spawn.Server, o options) (*work, error) {
-	signer := handlers.NewHS256([]byte(srv.Secret))
+	signer := identity.NewHS256([]byte(srv.Secret))
 	mk := func(user string) *client {
 		tok, _ := signer.Sign(user, user, false, 48*time.Hour)
 		return &client{url: srv.URL, user: user, token: tok}

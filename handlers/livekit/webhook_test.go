@@ -1,4 +1,4 @@
-package handlers
+package livekit
 
 import (
 	"crypto/sha256"
@@ -19,7 +19,7 @@ func signLiveKit(t *testing.T, key, secret string, body []byte, alg jwt.SigningM
 	t.Helper()
 	sum := sha256.Sum256(body)
 	now := time.Now()
-	c := liveKitClaims{Sha256: base64.StdEncoding.EncodeToString(sum[:]), RegisteredClaims: jwt.RegisteredClaims{
+	c := claims{Sha256: base64.StdEncoding.EncodeToString(sum[:]), RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: key, NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(exp))}}
 	var k any = []byte(secret)
 	if alg == jwt.SigningMethodNone {
@@ -34,7 +34,7 @@ func signLiveKit(t *testing.T, key, secret string, body []byte, alg jwt.SigningM
 
 func TestLiveKitVerify(t *testing.T) {
 	t.Parallel()
-	h := newLiveKitHandlers(nil, LiveKitConfig{APIKey: "APIkey1", APISecret: "livekit-secret-livekit-secret-00"})
+	h := New(nil, Config{APIKey: "APIkey1", APISecret: "livekit-secret-livekit-secret-00"})
 	body := []byte(`{"event":"room_finished","room":{"name":"r1"},"id":"EV_1","createdAt":"1767225600"}`)
 	good := signLiveKit(t, "APIkey1", "livekit-secret-livekit-secret-00", body, jwt.SigningMethodHS256, 5*time.Minute)
 	tests := []struct {

@@ -1,4 +1,4 @@
-package handlers
+package identity
 
 import (
 	"context"
@@ -76,21 +76,21 @@ func TestVerifierChainReady(t *testing.T) {
 	p.set(500)
 	j := NewJWKS(JWKSOptions{URL: p.URL})
 	c := NewChain(NewHS256([]byte("a-secret-of-at-least-32-characters!")), j)
-	if err := ready(context.Background(), c); !errors.Is(err, models.ErrUnavailable) {
+	if err := Ready(context.Background(), c); !errors.Is(err, models.ErrUnavailable) {
 		t.Fatalf("before keys: got %v, want ErrUnavailable", err)
 	}
 	p.set(200, testKey{kid: "k", alg: "ES256", key: ecKey(t)})
 	_ = j.refresh(context.Background())
-	if err := ready(context.Background(), c); err != nil {
+	if err := Ready(context.Background(), c); err != nil {
 		t.Fatalf("after keys: got %v, want ready", err)
 	}
-	if err := ready(context.Background(), NewHS256([]byte("x"))); err != nil {
+	if err := Ready(context.Background(), NewHS256([]byte("x"))); err != nil {
 		t.Fatalf("HS256 alone: got %v, want ready", err)
 	}
 }
 
 // TestCostlyWorkNeedsAllowance: with no allowance left, a verifier makes no
-// call to its identity provider (and says so with errCostRefused), while
+// call to its identity provider (and says so with ErrCostRefused), while
 // every token it can check without one is checked as ever.
 func TestCostlyWorkNeedsAllowance(t *testing.T) {
 	t.Parallel()
@@ -119,8 +119,8 @@ func TestCostlyWorkNeedsAllowance(t *testing.T) {
 		{"a known OIDC key", k.sign(t, claims("bob", time.Hour)), "bob", nil, false},
 		{"an Appwrite answer in the cache", cached, "65f1cached", nil, false},
 		{"garbage", "Bearer-bad", "", models.ErrUnauthorized, false},
-		{"an unknown kid", unknownKid, "", errCostRefused, true},
-		{"an Appwrite JWT not seen before", a.issue(t, "65f1new", "New", 15*time.Minute), "", errCostRefused, true},
+		{"an unknown kid", unknownKid, "", ErrCostRefused, true},
+		{"an Appwrite JWT not seen before", a.issue(t, "65f1new", "New", 15*time.Minute), "", ErrCostRefused, true},
 	}
 	calls, fetches := a.calls.Load(), p.fetches.Load()
 	for _, tt := range tests {

@@ -1,4 +1,4 @@
-package handlers
+package identity
 
 import (
 	"context"
@@ -80,15 +80,15 @@ func notMine(format string, args ...any) error {
 // Ready implements Readier: every member that can be unready must be ready.
 func (c Chain) Ready(ctx context.Context) error {
 	for _, v := range c {
-		if err := ready(ctx, v); err != nil {
+		if err := Ready(ctx, v); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ready asks v whether it is ready, if it can tell.
-func ready(ctx context.Context, v Verifier) error {
+// Ready asks v whether it is ready, if it can tell.
+func Ready(ctx context.Context, v Verifier) error {
 	if r, ok := v.(Readier); ok {
 		return r.Ready(ctx)
 	}

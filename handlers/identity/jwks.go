@@ -1,4 +1,4 @@
-package handlers
+package identity
 
 import (
 	"context"
@@ -62,7 +62,8 @@ type JWKSOptions struct {
 	// one an unknown kid triggers, and the longest wait between retries while
 	// fetches fail (DefaultJWKSMinRefresh).
 	MinRefresh time.Duration
-	Log        *slog.Logger
+	// Log receives the verifier's warnings; nil discards them.
+	Log *slog.Logger
 }
 
 // JWKS verifies RS256 and ES256 tokens against an OpenID Connect provider's
@@ -103,10 +104,10 @@ func NewJWKS(opts JWKSOptions) *JWKS {
 		opts.MinRefresh = DefaultJWKSMinRefresh
 	}
 	if opts.Log == nil {
-		opts.Log = slog.Default()
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	popts := []jwt.ParserOption{jwt.WithValidMethods([]string{"RS256", "ES256"}),
-		jwt.WithExpirationRequired(), jwt.WithLeeway(leeway)}
+		jwt.WithExpirationRequired(), jwt.WithLeeway(Leeway)}
 	if opts.Issuer != "" {
 		popts = append(popts, jwt.WithIssuer(opts.Issuer))
 	}
@@ -167,7 +168,7 @@ func (j *JWKS) Verify(ctx context.Context, token string, cost *Cost) (*Identity,
 		switch {
 		case ctx.Err() != nil: // the caller went away while the key set was fetched
 			return nil, ctx.Err()
-		case errors.Is(keyErr, models.ErrUnavailable), errors.Is(keyErr, errCostRefused):
+		case errors.Is(keyErr, models.ErrUnavailable), errors.Is(keyErr, ErrCostRefused):
 			return nil, keyErr
 		case keyErr != nil:
 			return nil, models.WithDetail(models.ErrUnauthorized, "invalid token: %v", keyErr)
@@ -186,7 +187,7 @@ func (j *JWKS) key(ctx context.Context, t *jwt.Token, cost *Cost) (any, error) {
 		return key, err
 	}
 	if !cost.take() {
-		return nil, errCostRefused
+		return nil, ErrCostRefused
 	}
 	fetchErr := j.fetchSince(ctx, time.Now())
 	if key, err := j.lookup(kid, alg); key != nil || err != nil {

@@ -1,4 +1,4 @@
-package handlers
+package identity
 
 import (
 	"context"
@@ -44,7 +44,8 @@ type AppwriteOptions struct {
 	Client *http.Client
 	// Timeout bounds one call (DefaultAppwriteTimeout).
 	Timeout time.Duration
-	Log     *slog.Logger
+	// Log receives the verifier's warnings; nil discards them.
+	Log *slog.Logger
 }
 
 // Appwrite verifies the JWTs the Resonate app gets from account.createJWT():
@@ -75,7 +76,7 @@ func NewAppwrite(opts AppwriteOptions) *Appwrite {
 		opts.Client = &http.Client{Timeout: opts.Timeout}
 	}
 	if opts.Log == nil {
-		opts.Log = slog.Default()
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Appwrite{opts: opts, url: strings.TrimRight(opts.Endpoint, "/") + "/account", now: time.Now,
 		cache: map[[sha256.Size]byte]appwriteEntry{}}
@@ -101,7 +102,7 @@ func (a *Appwrite) Verify(ctx context.Context, token string, cost *Cost) (*Ident
 		return nil, models.WithDetail(models.ErrUnauthorized, "token has no exp")
 	}
 	exp := c.ExpiresAt.Time
-	if !exp.Add(leeway).After(now) {
+	if !exp.Add(Leeway).After(now) {
 		return nil, models.WithDetail(models.ErrUnauthorized, "token is expired")
 	}
 	key := sha256.Sum256([]byte(token))
@@ -109,7 +110,7 @@ func (a *Appwrite) Verify(ctx context.Context, token string, cost *Cost) (*Ident
 		return id, nil
 	}
 	if !cost.take() {
-		return nil, errCostRefused
+		return nil, ErrCostRefused
 	}
 	id, err := a.account(ctx, token)
 	if err != nil {
