@@ -117,7 +117,7 @@ func TestStreamJoinFlowLosesNothing(t *testing.T) {
 			t.Fatalf("join %d at head %d: history (%d) + stream: got %v\nwant %v", i, j.page.HeadSeq, len(j.page.Messages), got, want)
 		}
 		if extra := j.st.Drain(); len(extra) != 0 {
-			t.Fatalf("join %d: got %d events after the last message, want none", i, len(extra))
+			t.Fatalf("join %d: got %d events after the last message, want none: %+v", i, len(extra), extra)
 		}
 	}
 }
