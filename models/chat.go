@@ -20,6 +20,9 @@ type Options struct {
 	MaxMessageLength int
 	// SendRate is the per-user, per-room flood limit.
 	SendRate Rate
+	// ReactionRate is the per-user, per-room flood limit of reaction
+	// changes, apart from SendRate.
+	ReactionRate Rate
 	// Observer hears how long sends take; nil for none.
 	Observer Observer
 }
@@ -27,18 +30,22 @@ type Options struct {
 // Chat holds the use cases. Each one loads what it needs, checks the rules and
 // writes in one transaction, and hands its events to the Notifier after commit.
 type Chat struct {
-	store  *Store
-	encode Encoder
-	notify Notifier
-	opts   Options
+	store     *Store
+	encode    Encoder
+	notify    Notifier
+	opts      Options
+	reactions reactionFlusher
 }
 
-// NewChat returns the use cases over store.
+// NewChat returns the use cases over store, and starts their background
+// work (the reaction flusher), which the store's Close stops.
 func NewChat(store *Store, encode Encoder, notify Notifier, opts Options) *Chat {
 	if opts.Observer == nil {
 		opts.Observer = nopObserver{}
 	}
-	return &Chat{store: store, encode: encode, notify: notify, opts: opts}
+	c := &Chat{store: store, encode: encode, notify: notify, opts: opts, reactions: newReactionFlusher()}
+	store.background(c.flushReactions)
+	return c
 }
 
 // write runs fn in a write transaction on the open room roomID, locked, with
