@@ -98,7 +98,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer hub.Close()
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
 		models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate,
-			Observer: metrics})
+			ReactionRate: cfg.ReactionRate, Observer: metrics})
 	srv := handlers.New(handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier(ctx, cfg, secret, log),
 		Tickets: handlers.NewTickets(secret), Metrics: metrics, Log: log, Stream: stream.Options{Heartbeat: cfg.Heartbeat, Transport: cfg.StreamTransport},
 		LiveKit:   handlers.LiveKitConfig{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},

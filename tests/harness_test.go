@@ -36,6 +36,7 @@ type Options struct {
 	HistoryLimit int
 	MaxLength    int
 	SendRate     models.Rate // zero: no flood limit, so tests can post fast
+	ReactionRate models.Rate // zero: no reaction flood limit
 	Heartbeat    time.Duration
 	Queue        int // per-subscriber queue; 0 for the default
 	WriteTimeout time.Duration
@@ -153,7 +154,7 @@ func (s *Server) start(t testing.TB, o Options) {
 	}
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log),
 		models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate,
-			Observer: metrics})
+			ReactionRate: o.ReactionRate, Observer: metrics})
 	verifier := handlers.NewChain(append([]handlers.Verifier{handlers.NewHS256(s.Secret)}, o.Verifiers...)...)
 	deps := handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier,
 		Tickets: handlers.NewTickets(s.Secret).WithTTL(o.TicketTTL), Metrics: metrics, Log: log,
