@@ -63,18 +63,27 @@ func (c *Chat) send(ctx context.Context, actor Actor, key sendKey, fn func(t *tx
 
 func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*txn) error) error, actor Actor, roomID string,
 	fn func(t *txEvents, s *standing) error) error {
-	var evs []*Event
-	err := write(ctx, func(tx *txn) error {
-		room, err := tx.lockRoom(roomID)
+	return c.writeEvents(ctx, write, roomID, func(t *txEvents) error {
+		room, err := t.lockRoom(roomID)
 		if err != nil {
 			return roomErr(err)
 		}
-		s, err := loadStanding(tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
+		return fn(t, s)
+	})
+}
+
+// writeEvents runs fn in a transaction opened by write, collecting the
+// events fn emits in roomID, and notifies them once it has committed.
+func (c *Chat) writeEvents(ctx context.Context, write func(context.Context, func(*txn) error) error, roomID string,
+	fn func(t *txEvents) error) error {
+	var evs []*Event
+	err := write(ctx, func(tx *txn) error {
 		t := &txEvents{txn: tx, chat: c, roomID: roomID}
-		if err := fn(t, s); err != nil {
+		if err := fn(t); err != nil {
 			return err
 		}
 		evs = t.evs

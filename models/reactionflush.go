@@ -111,10 +111,8 @@ func (c *Chat) FlushReactions(ctx context.Context) (time.Duration, error) {
 
 // flushRoom emits the due tallies of one room in one transaction.
 func (c *Chat) flushRoom(ctx context.Context, roomID string) error {
-	var evs []*Event
-	err := c.store.write(ctx, func(tx *txn) error {
-		evs = nil
-		if _, err := tx.lockRoom(roomID); err != nil {
+	return c.writeEvents(ctx, c.store.write, roomID, func(t *txEvents) error {
+		if _, err := t.lockRoom(roomID); err != nil {
 			if storeErr(err) == ErrNotFound { // closed: its messages, and so its tallies, are gone
 				return nil
 			}
@@ -122,36 +120,26 @@ func (c *Chat) flushRoom(ctx context.Context, roomID string) error {
 		}
 		at := now()
 		var ids []string
-		err := tx.db.Raw(`UPDATE reaction_tallies SET dirty = FALSE, due_ms = ?
+		err := t.db.Raw(`UPDATE reaction_tallies SET dirty = FALSE, due_ms = ?
  WHERE room_id = ? AND dirty AND due_ms <= ? RETURNING message_id`,
 			at.Add(reactionEvery).UnixMilli(), roomID, at.UnixMilli()).Scan(&ids).Error
 		if err != nil || len(ids) == 0 {
 			return err
 		}
 		var ms []Message
-		if err := tx.db.Select("id", "seq").Where("id IN ? AND NOT is_deleted", ids).Order("seq").Find(&ms).Error; err != nil {
+		if err := t.db.Select("id", "seq").Where("id IN ? AND NOT is_deleted", ids).Order("seq").Find(&ms).Error; err != nil {
 			return err
 		}
-		tallies, err := loadReactions(tx.db, ids, "")
+		tallies, err := loadReactions(t.db, ids, "")
 		if err != nil {
 			return err
 		}
-		t := &txEvents{txn: tx, chat: c, roomID: roomID}
 		for _, m := range ms {
-			tally := tallies[m.ID]
-			for i := range tally {
-				tally[i].Me = false
-			}
 			if err := t.emit(&Event{Type: EventMessageReactions, Time: at, MessageID: m.ID,
-				Payload: MessageReactions{ID: m.ID, Seq: m.Seq, Reactions: tally}}); err != nil {
+				Payload: MessageReactions{ID: m.ID, Seq: m.Seq, Reactions: tallies[m.ID]}}); err != nil {
 				return err
 			}
 		}
-		evs = t.evs
 		return nil
 	})
-	if err == nil && len(evs) > 0 {
-		c.notify.Notify(context.WithoutCancel(ctx), evs)
-	}
-	return err
 }

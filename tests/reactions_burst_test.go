@@ -140,3 +140,59 @@ func checkSpacing(t *testing.T, c *Client, room, msg string) {
 		}
 	}
 }
+
+// TestReactionsCoalescedMultiNode: users on two nodes (PostgreSQL and
+// Redis) react to one message for two seconds. Each node's flusher claims
+// due tallies under the room's lock, so the two together still make about
+// one message.reactions event a second, not one each; streams on both nodes
+// get the same events and end with the final tally.
+func TestReactionsCoalescedMultiNode(t *testing.T) {
+	cl := StartCluster(t, 2, "")
+	const users = 100
+	names := make([]string, users)
+	for i := range names {
+		names[i] = fmt.Sprintf("u%03d", i)
+	}
+	room := setupRoom(t, cl, "alice", names...)
+	msg := cl.Client(t, "alice", 0).Send(room, "react to this")
+	streams := []*Stream{cl.Client(t, "alice", 0).Stream(room), cl.Client(t, "alice", 1).Stream(room)}
+	for _, st := range streams {
+		st.Next(10 * time.Second) // the retry frame: live
+	}
+	emoji := []string{"👍", "🎉"}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, users)
+	for i, u := range names {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * 2 * time.Second / users) // spread over two seconds
+			node := cl.Nodes[i%len(cl.Nodes)].URL
+			if status, err := call(node, cl.Token(t, u), "PUT", reactPath(room, msg.ID, emoji[i%len(emoji)]), nil, nil); err != nil || status != http.StatusOK {
+				errs <- fmt.Errorf("%s: %d %v", u, status, err)
+			}
+		})
+	}
+	wg.Wait()
+	burst := time.Since(start)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var final api.RoomMessage
+	cl.Client(t, "alice", 1).Must(http.StatusOK, "GET", "/api/v1/rooms/"+room+"/messages/"+msg.ID, nil, &final)
+	want := tally(final.Reactions)
+	if len(want) != 2 || want[0].Count+want[1].Count != users {
+		t.Fatalf("final tally %+v, want %d reactions over two emoji", want, users)
+	}
+	a := reactionEvents(t, streams[0], msg.ID, want, 20*time.Second)
+	b := reactionEvents(t, streams[1], msg.ID, want, 20*time.Second)
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("node0's stream got %v, node1's %v: want the same events", a, b)
+	}
+	limit := int(math.Ceil(burst.Seconds())) + 2
+	t.Logf("%d reactions over two nodes in %s: %d message.reactions events", users, burst.Round(time.Millisecond), len(a))
+	if len(a) > limit {
+		t.Fatalf("%d message.reactions events for a %s burst on two nodes, want at most %d", len(a), burst, limit)
+	}
+	checkSpacing(t, cl.Client(t, "alice", 0), room, msg.ID)
+}
