@@ -32,6 +32,9 @@ const (
 	defaultMaxLength    = 2000
 	// defaultSendRate stops floods but not a fast typist.
 	defaultSendRate = "20/30s"
+	// defaultReactionRate lets a user react to every message of a busy
+	// room but stops a script toggling reactions to flood the streams.
+	defaultReactionRate = "60/30s"
 	// defaultShutdown is how long in-flight requests get to finish on SIGTERM.
 	defaultShutdown = 10 * time.Second
 )
@@ -56,6 +59,7 @@ type config struct {
 	MaxLength        int
 	Heartbeat        time.Duration
 	SendRate         models.Rate
+	ReactionRate     models.Rate
 	LogLevel         slog.Level
 	SQLiteSync       string
 	DBMaxConns       int
@@ -89,7 +93,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return def
 	}
 	var c config
-	var dbMaxConns, historyLimit, maxLength, heartbeat, sendRate, logLevel, shutdown, liveKitSync string
+	var dbMaxConns, historyLimit, maxLength, heartbeat, sendRate, reactionRate, logLevel, shutdown, liveKitSync string
 	fs.StringVar(&c.Addr, "addr", env("CHAT_ADDR", defaultAddr), "listen address (CHAT_ADDR)")
 	fs.StringVar(&c.DB, "db", env("CHAT_DB", defaultDB), "SQLite file, or a postgres:// URL (CHAT_DB)")
 	fs.StringVar(&dbMaxConns, "db-max-conns", env("CHAT_DB_MAX_CONNS", strconv.Itoa(models.DefaultMaxConns)),
@@ -107,6 +111,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&maxLength, "max-message-length", env("CHAT_MAX_MESSAGE_LENGTH", strconv.Itoa(defaultMaxLength)), "content limit in code points (CHAT_MAX_MESSAGE_LENGTH)")
 	fs.StringVar(&heartbeat, "heartbeat", env("CHAT_HEARTBEAT", stream.DefaultHeartbeat.String()), "keep-alive interval of streams (CHAT_HEARTBEAT)")
 	fs.StringVar(&sendRate, "send-rate", env("CHAT_SEND_RATE", defaultSendRate), "per-user flood limit per room, N/duration or off (CHAT_SEND_RATE)")
+	fs.StringVar(&reactionRate, "reaction-rate", env("CHAT_REACTION_RATE", defaultReactionRate), "per-user flood limit of reactions per room, N/duration or off (CHAT_REACTION_RATE)")
 	fs.StringVar(&logLevel, "log-level", env("CHAT_LOG_LEVEL", "info"), "debug, info, warn or error (CHAT_LOG_LEVEL)")
 	fs.StringVar(&c.SQLiteSync, "sqlite-sync", env("CHAT_SQLITE_SYNC", "normal"), "SQLite synchronous: normal (survives a crash) or full (survives power loss) (CHAT_SQLITE_SYNC)")
 	dev, devErr := strconv.ParseBool(env("CHAT_DEV", "false"))
@@ -140,9 +145,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c.MaxLength, _ = intSetting("CHAT_MAX_MESSAGE_LENGTH", maxLength, 1, 100_000, check)
 	c.Heartbeat = durationSetting("CHAT_HEARTBEAT", heartbeat, time.Second, time.Hour, check)
 	c.Shutdown = durationSetting("CHAT_SHUTDOWN_TIMEOUT", shutdown, time.Second, 10*time.Minute, check)
-	rate, err := parseRate(sendRate)
+	rate, err := parseRate("CHAT_SEND_RATE", sendRate)
 	check(err)
 	c.SendRate = rate
+	rate, err = parseRate("CHAT_REACTION_RATE", reactionRate)
+	check(err)
+	c.ReactionRate = rate
 	check(c.LogLevel.UnmarshalText([]byte(logLevel)))
 	if c.SQLiteSync != "normal" && c.SQLiteSync != "full" {
 		check(fmt.Errorf("CHAT_SQLITE_SYNC must be normal or full, not %q", c.SQLiteSync))
@@ -227,8 +235,8 @@ func durationSetting(name, v string, lo, hi time.Duration, check func(error)) ti
 	return d
 }
 
-// parseRate reads "N/duration" (20/30s) or "off".
-func parseRate(s string) (models.Rate, error) {
+// parseRate reads the setting name: "N/duration" (20/30s) or "off".
+func parseRate(name, s string) (models.Rate, error) {
 	if s == "off" {
 		return models.Rate{}, nil
 	}
@@ -236,7 +244,7 @@ func parseRate(s string) (models.Rate, error) {
 	count, err1 := strconv.Atoi(n)
 	d, err2 := time.ParseDuration(per)
 	if !ok || err1 != nil || err2 != nil || count < 1 || d < time.Second {
-		return models.Rate{}, fmt.Errorf("CHAT_SEND_RATE must be N/duration (like 20/30s) or off, not %q", s)
+		return models.Rate{}, fmt.Errorf("%s must be N/duration (like 20/30s) or off, not %q", name, s)
 	}
 	return models.Rate{Count: count, Per: d}, nil
 }

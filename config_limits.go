@@ -49,7 +49,7 @@ func (s *limitSettings) apply(c *config, check func(error)) {
 	l.StreamsPerUser, _ = intSetting("CHAT_MAX_STREAMS_PER_USER", s.perUser, 0, 1_000_000, check)
 	l.StreamsPerIP, _ = intSetting("CHAT_MAX_STREAMS_PER_IP", s.perIP, 0, 1_000_000, check)
 	l.StreamsTotal, _ = intSetting("CHAT_MAX_STREAMS", s.total, 0, 10_000_000, check)
-	rate, err := parseRate(s.authFailures)
+	rate, err := parseRate("CHAT_AUTH_FAILURE_RATE", s.authFailures)
 	if err != nil {
 		err = fmt.Errorf("CHAT_AUTH_FAILURE_RATE must be N/duration (like 60/1m) or off, not %q", s.authFailures)
 	}

@@ -182,7 +182,7 @@ func serverConfig(cfg *config, secret []byte, log *slog.Logger) server.Config {
 		JWKS:     identity.JWKSOptions{URL: cfg.JWKSURL, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience},
 		Appwrite: identity.AppwriteOptions{Endpoint: cfg.AppwriteEndpoint, Project: cfg.AppwriteProject},
 		RedisURL: cfg.RedisURL, Redis: broadcast.RedisOptions{ChannelPrefix: cfg.RedisPrefix},
-		Chat:    models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate},
+		Chat:    models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate, ReactionRate: cfg.ReactionRate},
 		Stream:  stream.Options{Heartbeat: cfg.Heartbeat, Transport: cfg.StreamTransport},
 		LiveKit: livekit.Config{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},
 		Dev:     cfg.Dev, Limits: cfg.Limits, Exposure: cfg.Exposure, Log: log}

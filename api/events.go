@@ -23,6 +23,20 @@ type MessageDeletedData struct {
 	DeletedBy string `json:"deleted_by"`
 }
 
+// ReactionCount is one emoji's count in message.reactions.
+type ReactionCount struct {
+	Emoji string `json:"emoji" example:"👍"`
+	Count int    `json:"count" example:"3"`
+}
+
+// MessageReactionsData is the data of message.reactions: the message's
+// whole new tally, in order of first use.
+type MessageReactionsData struct {
+	ID        string          `json:"id"`
+	Seq       int64           `json:"seq"`
+	Reactions []ReactionCount `json:"reactions"`
+}
+
 // ParticipantLeftData is the data of participant.left.
 type ParticipantLeftData struct {
 	UserID string `json:"user_id"`
@@ -65,7 +79,13 @@ func EncodeEvent(ev *models.Event) ([]byte, error) {
 	var data any
 	switch p := ev.Payload.(type) {
 	case *models.Message:
-		data = NewMessage(p)
+		data = newEventMessage(p)
+	case models.MessageReactions:
+		counts := make([]ReactionCount, len(p.Reactions))
+		for i, r := range p.Reactions {
+			counts[i] = ReactionCount{Emoji: r.Emoji, Count: r.Count}
+		}
+		data = MessageReactionsData{ID: p.ID, Seq: p.Seq, Reactions: counts}
 	case *models.Participant:
 		data = NewParticipant(p)
 	case models.MessageDeleted:

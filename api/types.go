@@ -82,13 +82,53 @@ type RoomMessage struct {
 	ReplyTo    *string `json:"reply_to" validate:"required" extensions:"x-nullable"`
 	IsDeleted  bool    `json:"is_deleted" validate:"required" example:"false"`
 	ClientID   *string `json:"client_id" validate:"required" extensions:"x-nullable" example:"c-0001"`
+	// Reactions is the tally, in order of first use; empty when none.
+	Reactions []Reaction `json:"reactions" validate:"required"`
 }
 
-// NewMessage converts a message.
+// NewMessage converts a message for an answer to a caller: its reactions
+// say whether the caller made them (me).
 func NewMessage(m *models.Message) RoomMessage {
 	return RoomMessage{ID: m.ID, RoomID: m.RoomID, Seq: m.Seq, SenderID: m.SenderID, SenderName: m.SenderName,
 		Content: m.Content, Timestamp: ts(m.CreatedAt), EditedAt: Time(m.EditedAt), ReplyTo: m.ReplyTo,
-		IsDeleted: m.IsDeleted, ClientID: m.ClientID}
+		IsDeleted: m.IsDeleted, ClientID: m.ClientID, Reactions: NewReactions(m.Reactions, true)}
+}
+
+// newEventMessage converts a message for an event, which every stream
+// shares: its reactions carry no me.
+func newEventMessage(m *models.Message) RoomMessage {
+	out := NewMessage(m)
+	out.Reactions = NewReactions(m.Reactions, false)
+	return out
+}
+
+// Reaction is one emoji's tally on a message.
+type Reaction struct {
+	Emoji string `json:"emoji" validate:"required" example:"👍"`
+	Count int    `json:"count" validate:"required" example:"3"`
+	// Me says whether the caller reacted with this emoji. It is in answers
+	// to a caller only, never in stream events.
+	Me *bool `json:"me,omitempty" example:"true"`
+}
+
+// NewReactions converts a tally, with me when withMe; never nil, so an
+// empty tally is [].
+func NewReactions(rs []models.Reaction, withMe bool) []Reaction {
+	out := make([]Reaction, len(rs))
+	for i, r := range rs {
+		out[i] = Reaction{Emoji: r.Emoji, Count: r.Count}
+		if withMe {
+			out[i].Me = &rs[i].Me
+		}
+	}
+	return out
+}
+
+// MessageReactions is the answer of PUT …/reactions/{emoji}: the message's
+// whole tally after the change.
+type MessageReactions struct {
+	MessageID string     `json:"message_id" validate:"required" example:"k7x2m4q9v3n8p1r5t6w0y2z4ab"`
+	Reactions []Reaction `json:"reactions" validate:"required"`
 }
 
 // SendMessageRequest posts a message.

@@ -1330,6 +1330,281 @@ const docTemplate = `{
                 }
             }
         },
+        "/rooms/{room}/messages/{id}/reactions": {
+            "delete": {
+                "security": [
+                    {
+                        "Bearer": []
+                    }
+                ],
+                "description": "A moderator, owner or admin who outranks the message's sender (or is the sender), as for deleting it. Removes every reaction; idempotent.",
+                "tags": [
+                    "reactions"
+                ],
+                "summary": "Clear a message's reactions",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "room id",
+                        "name": "room",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "message id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "400": {
+                        "description": "invalid",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden, not_participant, banned",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "not_found",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
+                    "503": {
+                        "description": "unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        "/rooms/{room}/messages/{id}/reactions/{emoji}": {
+            "put": {
+                "security": [
+                    {
+                        "Bearer": []
+                    }
+                ],
+                "description": "Participants (and admins). Adds the caller's reaction; idempotent. ` + "`" + `{emoji}` + "`" + ` (path-escaped) is one emoji: a single grapheme cluster made of emoji (ZWJ sequences, skin tones, flags and keycaps included), at most 32 bytes. A message holds at most 20 distinct emoji. Checked like a send (mute, chat lock) but not slow mode; reactions have their own flood limit (` + "`" + `CHAT_REACTION_RATE` + "`" + `). Streams get the new tally in a ` + "`" + `message.reactions` + "`" + ` event, at most about one a second per message.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "reactions"
+                ],
+                "summary": "React to a message",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "room id",
+                        "name": "room",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "message id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "example": "👍",
+                        "description": "one emoji, path-escaped",
+                        "name": "emoji",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.MessageReactions"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid: not one emoji of at most 32 bytes",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "not_participant, banned, muted, chat_locked",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "not_found: no such room or message, or the message was deleted",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "conflict: the message already holds 20 distinct emoji",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited: the reaction flood limit, or too many tokens from this address needed the identity provider and were refused",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
+                    "503": {
+                        "description": "unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "security": [
+                    {
+                        "Bearer": []
+                    }
+                ],
+                "description": "Participants (and admins). Removes the caller's own reaction with ` + "`" + `{emoji}` + "`" + `; idempotent. Checked like a send (mute, chat lock) and counted by the reaction flood limit when it removes something.",
+                "tags": [
+                    "reactions"
+                ],
+                "summary": "Remove one's reaction",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "room id",
+                        "name": "room",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "message id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "example": "👍",
+                        "description": "one emoji, path-escaped",
+                        "name": "emoji",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "400": {
+                        "description": "invalid",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "not_participant, banned, muted, chat_locked",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "not_found",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited: the reaction flood limit, or too many tokens from this address needed the identity provider and were refused",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
+                    "503": {
+                        "description": "unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    }
+                }
+            }
+        },
         "/rooms/{room}/moderation-log": {
             "get": {
                 "security": [
@@ -2339,6 +2614,25 @@ const docTemplate = `{
                 }
             }
         },
+        "api.MessageReactions": {
+            "type": "object",
+            "required": [
+                "message_id",
+                "reactions"
+            ],
+            "properties": {
+                "message_id": {
+                    "type": "string",
+                    "example": "k7x2m4q9v3n8p1r5t6w0y2z4ab"
+                },
+                "reactions": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/api.Reaction"
+                    }
+                }
+            }
+        },
         "api.ModerationLog": {
             "type": "object",
             "required": [
@@ -2520,6 +2814,28 @@ const docTemplate = `{
                 }
             }
         },
+        "api.Reaction": {
+            "type": "object",
+            "required": [
+                "count",
+                "emoji"
+            ],
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "example": 3
+                },
+                "emoji": {
+                    "type": "string",
+                    "example": "👍"
+                },
+                "me": {
+                    "description": "Me says whether the caller reacted with this emoji. It is in answers\nto a caller only, never in stream events.",
+                    "type": "boolean",
+                    "example": true
+                }
+            }
+        },
         "api.Room": {
             "type": "object",
             "required": [
@@ -2565,6 +2881,7 @@ const docTemplate = `{
                 "edited_at",
                 "id",
                 "is_deleted",
+                "reactions",
                 "reply_to",
                 "room_id",
                 "sender_id",
@@ -2594,6 +2911,13 @@ const docTemplate = `{
                 "is_deleted": {
                     "type": "boolean",
                     "example": false
+                },
+                "reactions": {
+                    "description": "Reactions is the tally, in order of first use; empty when none.",
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/api.Reaction"
+                    }
                 },
                 "reply_to": {
                     "type": "string",

@@ -113,6 +113,7 @@ func New(d Deps) *Server {
 	rooms := roomHandlers{chat: d.Chat}
 	msgs := messageHandlers{chat: d.Chat}
 	mod := moderationHandlers{chat: d.Chat}
+	reacts := reactionHandlers{chat: d.Chat}
 	st := &streamHandlers{chat: d.Chat, tickets: d.Tickets, streams: srv.streams}
 
 	v1 := r.Group("/api/v1", authenticate(d.Verifier, d.Tickets, newAuthGuard(d.Limits.AuthFailures, nil)))
@@ -130,6 +131,9 @@ func New(d Deps) *Server {
 	room.GET("/messages/:id", validMessage, msgs.getMessage)
 	room.PATCH("/messages/:id", validMessage, msgs.edit)
 	room.DELETE("/messages/:id", validMessage, msgs.deleteMessage)
+	room.PUT("/messages/:id/reactions/:emoji", validMessage, reacts.react)
+	room.DELETE("/messages/:id/reactions/:emoji", validMessage, reacts.unreact)
+	room.DELETE("/messages/:id/reactions", validMessage, reacts.clearReactions)
 	room.PUT("/mutes/:user", mod.mute)
 	room.DELETE("/mutes/:user", mod.unmute)
 	room.PUT("/bans/:user", mod.ban)

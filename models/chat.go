@@ -20,6 +20,9 @@ type Options struct {
 	MaxMessageLength int
 	// SendRate is the per-user, per-room flood limit.
 	SendRate Rate
+	// ReactionRate is the per-user, per-room flood limit of reaction
+	// changes, apart from SendRate.
+	ReactionRate Rate
 	// Observer hears how long sends take; nil for none.
 	Observer Observer
 }
@@ -27,18 +30,22 @@ type Options struct {
 // Chat holds the use cases. Each one loads what it needs, checks the rules and
 // writes in one transaction, and hands its events to the Notifier after commit.
 type Chat struct {
-	store  *Store
-	encode Encoder
-	notify Notifier
-	opts   Options
+	store     *Store
+	encode    Encoder
+	notify    Notifier
+	opts      Options
+	reactions reactionFlusher
 }
 
-// NewChat returns the use cases over store.
+// NewChat returns the use cases over store, and starts their background
+// work (the reaction flusher), which the store's Close stops.
 func NewChat(store *Store, encode Encoder, notify Notifier, opts Options) *Chat {
 	if opts.Observer == nil {
 		opts.Observer = nopObserver{}
 	}
-	return &Chat{store: store, encode: encode, notify: notify, opts: opts}
+	c := &Chat{store: store, encode: encode, notify: notify, opts: opts, reactions: newReactionFlusher()}
+	store.background(c.flushReactions)
+	return c
 }
 
 // write runs fn in a write transaction on the open room roomID, locked, with
@@ -56,18 +63,27 @@ func (c *Chat) send(ctx context.Context, actor Actor, key sendKey, fn func(t *tx
 
 func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*txn) error) error, actor Actor, roomID string,
 	fn func(t *txEvents, s *standing) error) error {
-	var evs []*Event
-	err := write(ctx, func(tx *txn) error {
-		room, err := tx.lockRoom(roomID)
+	return c.writeEvents(ctx, write, roomID, func(t *txEvents) error {
+		room, err := t.lockRoom(roomID)
 		if err != nil {
 			return roomErr(err)
 		}
-		s, err := loadStanding(tx, room, actor)
+		s, err := loadStanding(t.txn, room, actor)
 		if err != nil {
 			return err
 		}
+		return fn(t, s)
+	})
+}
+
+// writeEvents runs fn in a transaction opened by write, collecting the
+// events fn emits in roomID, and notifies them once it has committed.
+func (c *Chat) writeEvents(ctx context.Context, write func(context.Context, func(*txn) error) error, roomID string,
+	fn func(t *txEvents) error) error {
+	var evs []*Event
+	err := write(ctx, func(tx *txn) error {
 		t := &txEvents{txn: tx, chat: c, roomID: roomID}
-		if err := fn(t, s); err != nil {
+		if err := fn(t); err != nil {
 			return err
 		}
 		evs = t.evs

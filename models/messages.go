@@ -158,7 +158,7 @@ func (c *Chat) History(ctx context.Context, actor Actor, roomID string, q Histor
 		if len(page.Messages) > q.Limit {
 			page.Messages, page.HasMore = page.Messages[:q.Limit], true
 		}
-		return nil
+		return fillReactions(tx, page.Messages, actor.UserID)
 	})
 	return &page, err
 }
@@ -167,7 +167,12 @@ func (c *Chat) History(ctx context.Context, actor Actor, roomID string, q Histor
 func (c *Chat) GetMessage(ctx context.Context, actor Actor, roomID, id string) (*Message, error) {
 	var m Message
 	err := c.member(ctx, actor, roomID, func(tx *gorm.DB, _ *standing) error {
-		return messageErr(tx.Where("id = ? AND room_id = ?", id, roomID).Take(&m).Error)
+		if err := messageErr(tx.Where("id = ? AND room_id = ?", id, roomID).Take(&m).Error); err != nil {
+			return err
+		}
+		tallies, err := loadReactions(tx, []string{m.ID}, actor.UserID)
+		m.Reactions = tallies[m.ID]
+		return err
 	})
 	return &m, err
 }
@@ -215,6 +220,11 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 		if err := s.recordPost(t.txn, c.opts.SendRate, false); err != nil {
 			return err
 		}
+		tallies, err := loadReactions(t.db, []string{m.ID}, actor.UserID)
+		if err != nil {
+			return err
+		}
+		m.Reactions = tallies[m.ID]
 		return t.emit(&Event{RoomID: roomID, Type: EventMessageUpdated, MessageID: m.ID, Payload: &m})
 	})
 	return &m, err
@@ -243,6 +253,9 @@ func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string
 		}
 		m.Content, m.IsDeleted, m.SentSHA256 = "", true, nil
 		if err := t.db.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true, "sent_sha256": nil}).Error; err != nil {
+			return err
+		}
+		if err := dropReactions(t.db, m.ID); err != nil {
 			return err
 		}
 		if err := c.eraseFromLog(t.db, &m); err != nil {

@@ -109,6 +109,8 @@ type Message struct {
 	// SentSHA256 is the SHA-256 of the content as first sent, kept from the
 	// first edit of a message sent with a client id (see SentAs).
 	SentSHA256 *string `gorm:"column:sent_sha256"`
+	// Reactions is the tally, filled by reads; it is not a column.
+	Reactions []Reaction `gorm:"-"`
 }
 
 // SentAs reports whether content (normalised) is what m was first sent with,

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,18 @@ type Store struct {
 	health writeHealth
 	// observer is set once, before the store is used (see Observe).
 	observer Observer
+	// bg is the background work of the use cases (see background), which
+	// Close stops through stop and waits for before it closes anything.
+	bg       sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// background runs work in a goroutine until stop is closed: Close closes it
+// and waits for work to return before closing the database, so work never
+// runs on a closed store.
+func (s *Store) background(work func(stop <-chan struct{})) {
+	s.bg.Go(func() { work(s.stop) })
 }
 
 // Observe makes o hear how long the store's transactions take. Call it before
@@ -172,7 +185,8 @@ func openSQLite(ctx context.Context, path, sync string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite checkpointer: %w", err)
 	}
 	ck.SetMaxOpenConns(1)
-	return &Store{w: w, r: r, group: group, checkpoints: newCheckpointer(ck, &group.commits), observer: nopObserver{}}, nil
+	return &Store{w: w, r: r, group: group, checkpoints: newCheckpointer(ck, &group.commits), observer: nopObserver{},
+		stop: make(chan struct{})}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string, maxConns int) (*Store, error) {
@@ -200,7 +214,8 @@ func openPostgres(ctx context.Context, dsn string, maxConns int) (*Store, error)
 		sdb.Close()
 		return nil, err
 	}
-	return &Store{w: db, r: db, pg: true, sends: newSendBatcher(db, sdb), observer: nopObserver{}}, nil
+	return &Store{w: db, r: db, pg: true, sends: newSendBatcher(db, sdb), observer: nopObserver{},
+		stop: make(chan struct{})}, nil
 }
 
 func migrate(ctx context.Context, dialect goose.Dialect, db *sql.DB, locker lock.SessionLocker) error {
@@ -228,6 +243,8 @@ func migrate(ctx context.Context, dialect goose.Dialect, db *sql.DB, locker lock
 
 // Close closes both handles.
 func (s *Store) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.bg.Wait()
 	if s.group != nil {
 		s.group.close()
 		s.checkpoints.close()

@@ -47,6 +47,7 @@ type Options struct {
 	HistoryLimit int
 	MaxLength    int
 	SendRate     models.Rate // zero: no flood limit, so tests can post fast
+	ReactionRate models.Rate // zero: no reaction flood limit
 	Heartbeat    time.Duration
 	Queue        int // per-subscriber queue; 0 for the default
 	WriteTimeout time.Duration
@@ -153,7 +154,7 @@ func (s *Server) start(t testing.TB, o Options) {
 	}
 	srv, err := server.New(context.Background(), server.Config{DB: o.DB, Secret: s.Secret, TicketTTL: o.TicketTTL,
 		Verifiers: o.Verifiers, Queue: o.Queue,
-		Chat:    models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate},
+		Chat:    models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate, ReactionRate: o.ReactionRate},
 		Stream:  stream.Options{Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout, Transport: streamTransport()},
 		LiveKit: o.LiveKit, Dev: o.Dev, Limits: o.Limits, Log: log})
 	if err != nil {
