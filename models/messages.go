@@ -95,6 +95,15 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		created = true
 		return t.atCommitOrSoon("prune:"+roomID, func(t *txn) error { return t.prune(roomID, c.opts.HistoryLimit) })
 	})
+	if err == nil && !created && msg != nil {
+		// A retry answers with the original as it is now, reactions
+		// included; a read after the write keeps the send batch free of it.
+		err = c.store.read(ctx, func(tx *gorm.DB) error {
+			tallies, err := loadReactions(tx, []string{msg.ID}, actor.UserID)
+			msg.Reactions = tallies[msg.ID]
+			return err
+		})
+	}
 	return msg, created, err
 }
 

@@ -201,3 +201,23 @@ func TestReactionFloodLimit(t *testing.T) {
 		react(alice, room, msg.ID, e) // the owner is exempt
 	}
 }
+
+// TestReactionsInRetriedSend: a send retried with its client_id answers with
+// the original as it is now, its reactions included, on either database (on
+// PostgreSQL the retry goes through the batched send path).
+func TestReactionsInRetriedSend(t *testing.T) {
+	onEachDatabase(t, func(t *testing.T, s *Server) {
+		alice, bob, carol := s.Client(t, "alice"), s.Client(t, "bob"), s.Client(t, "carol")
+		room := coreRoom(t, alice, bob, carol)
+		path := "/api/v1/rooms/" + room + "/messages"
+		sent := map[string]string{"content": "retry me", "client_id": "c-1"}
+		var first, again api.RoomMessage
+		bob.Must(http.StatusCreated, "POST", path, sent, &first)
+		react(carol, room, first.ID, "👍")
+		bob.Must(http.StatusOK, "POST", path, sent, &again)
+		no := false
+		if want := []api.Reaction{{Emoji: "👍", Count: 1, Me: &no}}; again.ID != first.ID || !reflect.DeepEqual(again.Reactions, want) {
+			t.Fatalf("retried send: got %s with reactions %+v, want %s with %+v", again.ID, again.Reactions, first.ID, want)
+		}
+	})
+}
