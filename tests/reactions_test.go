@@ -221,3 +221,22 @@ func TestReactionsInRetriedSend(t *testing.T) {
 		}
 	})
 }
+
+// TestReactionsPendingAtRestart: a tally still waiting for its second when
+// the server stops is not lost: the restarted server emits it, and a stream
+// resuming from before it gets the final tally.
+func TestReactionsPendingAtRestart(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, Options{})
+	alice, bob, carol := s.Client(t, "alice"), s.Client(t, "bob"), s.Client(t, "carol")
+	room := coreRoom(t, alice, bob, carol)
+	msg := bob.Send(room, "react, then restart")
+	st := alice.Stream(room, "Last-Event-ID", fmt.Sprint(msg.Seq))
+	react(bob, room, msg.ID, "👍")
+	reactionEvents(t, st, msg.ID, []api.ReactionCount{{Emoji: "👍", Count: 1}}, 5*time.Second)
+	react(carol, room, msg.ID, "👍") // within the second: its event waits
+	st.Close()
+	s.Restart(t, Options{})
+	st = alice.Stream(room, "Last-Event-ID", fmt.Sprint(msg.Seq))
+	reactionEvents(t, st, msg.ID, []api.ReactionCount{{Emoji: "👍", Count: 2}}, 5*time.Second)
+}
