@@ -190,12 +190,14 @@ func (s *Server) start(bin string, env []string, o Options) error {
 	defer logf.Close() // the child has its own descriptor
 	cmd := exec.Command(bin)
 	if o.CPU > 0 {
-		g, err := newCPUGroup("resonate-chat-"+randomHex(4), o.CPU)
-		if err != nil {
-			return err
+		if s.cpu == nil { // a start tried again keeps its group
+			g, err := newCPUGroup("resonate-chat-"+randomHex(4), o.CPU)
+			if err != nil {
+				return err
+			}
+			s.cpu = g
 		}
-		s.cpu = g
-		name, args := g.wrap(bin)
+		name, args := s.cpu.wrap(bin)
 		cmd = exec.Command(name, args...)
 	}
 	cmd.Stdout, cmd.Stderr, cmd.Env = logf, logf, append(env, o.Env...)
