@@ -63,6 +63,10 @@ type options struct {
 	stallFor     time.Duration
 	serverLog    string
 	buildPkg     string
+	// the reaction mode: reactors per room instead of publishers
+	react         int
+	reactMessages int // 0: enough for the run
+	emoji         []string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -101,10 +105,15 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.stallFor, "stall-for", 5*time.Second, "how long a stalled stream stops reading")
 	fs.StringVar(&o.serverLog, "server-log-level", "info", "CHAT_LOG_LEVEL of the spawned servers (info logs one line per request, as in production)")
 	fs.StringVar(&o.buildPkg, "build", ".", "with -spawn: package to build, relative to the module root")
+	fs.IntVar(&o.react, "react", 0, "the reaction mode: this many reactors per room (one user each) react instead of publishers posting, -rate being reactions/s")
+	fs.IntVar(&o.reactMessages, "react-messages", 0, "with -react: messages per room to react to (0: enough that no reactor repeats a reaction)")
+	var emoji string
+	fs.StringVar(&emoji, "react-emoji", "👍,❤️,😂,🎉,👏", "with -react: the emoji the reactors cycle through (at most 20)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	var err error
+	o.emoji, _ = parseList(emoji, func(s string) (string, error) { return s, nil })
 	o.urls, _ = parseList(urls, func(s string) (string, error) { return strings.TrimRight(s, "/"), nil })
 	if o.rates, err = parseList(rates, parseRate); err != nil {
 		return nil, fmt.Errorf("-rate: %w", err)
@@ -137,6 +146,10 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("give the servers' secret with -secret or CHAT_JWT_SECRET (or use -spawn)")
 	case o.pids != nil && len(o.pids) != len(o.urls):
 		return nil, errors.New("-pid: one process id per -url")
+	case o.react < 0 || o.reactMessages < 0 || (o.react > 0 && o.idle):
+		return nil, errors.New("-react and -react-messages are not negative, and -react does not go with -idle")
+	case o.react > 0 && (len(o.emoji) == 0 || len(o.emoji) > 20):
+		return nil, errors.New("-react-emoji: 1 to 20 emoji (a message holds at most 20)")
 	case !inRange(o.streamNodes, o.nodes) || !inRange(o.publishNodes, o.nodes):
 		return nil, fmt.Errorf("-stream-nodes and -publish-nodes: indexes from 0 to %d", o.nodes-1)
 	}
@@ -195,7 +208,7 @@ func run(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "load: raising the open-file limit to %d: %v\n", hard, err)
 	}
-	if need := uint64(o.streams + o.publishers + o.workers + o.burst + 64); soft < need {
+	if need := uint64(o.streams + o.publishers + o.react*o.rooms + o.workers + o.burst + 64); soft < need {
 		fmt.Fprintf(os.Stderr, "load: warning: open-file limit %d is below the ~%d this run needs\n", soft, need)
 	}
 	g := &generator{o: o, fileLimit: soft}
@@ -248,9 +261,12 @@ func run(args []string) int {
 		fmt.Println("FAIL:", strings.Join(fails, "; "))
 		return 1
 	}
-	if o.idle {
+	switch {
+	case o.idle:
 		fmt.Println("OK: idle streams measured")
-	} else {
+	case o.react > 0:
+		fmt.Println("OK: every stream got every accepted reaction's tally and ends with history's tallies")
+	default:
 		fmt.Println("OK: every acknowledged message reached every stream once, in order")
 	}
 	return 0

@@ -49,33 +49,12 @@ type step struct {
 // publishers do not fire together, or back to back when the rate is 0. A
 // publisher that falls behind sends at once and counts the send as late.
 func (p *publisher) run(ctx context.Context, c *client, st *step, nPub int, size int, rec *recorder) {
-	var interval time.Duration
-	next := st.start
-	if st.rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(nPub) / st.rate)
-		next = st.start.Add(interval * time.Duration(p.id) / time.Duration(nPub))
-	}
+	pace := newPacer(st, nPub, p.id)
 	path := c.base + "/api/v1/rooms/" + p.room.id + "/messages"
 	auth := "Bearer " + p.token
 	pad := strings.Repeat("x", size)
 	var body []byte
-	for ctx.Err() == nil {
-		if interval > 0 {
-			d := time.Until(next)
-			if d > 0 {
-				select {
-				case <-time.After(d):
-				case <-ctx.Done():
-					return
-				}
-			} else if -d > interval {
-				st.late.Add(1)
-			}
-			next = next.Add(interval)
-		}
-		if !time.Now().Before(st.end) {
-			return
-		}
+	for pace.wait(ctx) {
 		p.n++
 		body = p.body(body[:0], st.index, size, pad)
 		start := time.Now()
@@ -92,6 +71,48 @@ func (p *publisher) run(ctx context.Context, c *client, st *step, nPub int, size
 		st.accepted.Add(1)
 		p.acks = append(p.acks, ack{seq: seq, step: st.index})
 	}
+}
+
+// pacer spaces one sender's requests in a step: open loop at rate/n each,
+// the n senders staggered so they do not fire together, or back to back
+// when the rate is 0. A sender that falls behind sends at once and counts
+// the send as late.
+type pacer struct {
+	st       *step
+	interval time.Duration
+	next     time.Time
+}
+
+// newPacer paces the i-th of n senders.
+func newPacer(st *step, n, i int) *pacer {
+	p := &pacer{st: st, next: st.start}
+	if st.rate > 0 {
+		p.interval = time.Duration(float64(time.Second) * float64(n) / st.rate)
+		p.next = st.start.Add(p.interval * time.Duration(i) / time.Duration(n))
+	}
+	return p
+}
+
+// wait returns when the next send is due, or false when the step (or ctx)
+// ends first.
+func (p *pacer) wait(ctx context.Context) bool {
+	if p.interval > 0 {
+		if !p.next.Before(p.st.end) {
+			return false
+		}
+		d := time.Until(p.next)
+		if d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return false
+			}
+		} else if -d > p.interval {
+			p.st.late.Add(1)
+		}
+		p.next = p.next.Add(p.interval)
+	}
+	return ctx.Err() == nil && time.Now().Before(p.st.end)
 }
 
 // body writes {"content":"t=<ns> s=<step> xxx…","client_id":"p<id>-<n>"}, the

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,9 @@ import (
 type recorder struct {
 	delivery []*hist
 	post     []*hist
+	// step is the step running (or catching up) now: a message.reactions
+	// event counts against it.
+	step atomic.Int64
 }
 
 func newRecorder(steps int) *recorder {
@@ -71,6 +75,35 @@ type result struct {
 	OutOfOrder    int64   `json:"out_of_order"`  // whole run
 	HistoryResets int64   `json:"history_resets"`
 	Reconnects    int64   `json:"reconnects"`
+
+	// The room events the step made (a message each, or with -react the
+	// message.reactions events) and their deliveries to streams, per
+	// second; and the servers' CPU per accepted send or reaction and per
+	// delivery, so a reaction run and a message run read side by side.
+	EventsPerS              float64 `json:"events_per_s"`
+	DeliveriesPerS          float64 `json:"deliveries_per_s"`
+	DeliveriesPerStreamPerS float64 `json:"deliveries_per_stream_per_s"`
+	CPUPerAcceptedMs        float64 `json:"server_cpu_ms_per_accepted"`
+	CPUPerDeliveryUs        float64 `json:"server_cpu_us_per_delivery"`
+
+	// The reaction mode (-react): Accepted, Sent and the Post figures are
+	// the reactions and their PUTs. The tally delivery time of a reaction
+	// on a stream runs from its 200 answer to the stream's first
+	// message.reactions event whose tally includes it (0 when the event
+	// came first). TallyMissing counts (reaction, stream) pairs no event
+	// included; TallyMismatches (whole run) the (message, stream) pairs
+	// whose last tally is not history's at the end.
+	Reactors           int     `json:"reactors_per_room,omitempty"`
+	ReactMessages      int     `json:"react_messages_per_room,omitempty"`
+	ReactionEvents     int64   `json:"reaction_events,omitempty"`
+	ReactionDeliveries int64   `json:"reaction_deliveries,omitempty"`
+	TallyMeasured      uint64  `json:"tally_measured,omitempty"`
+	TallyP50           float64 `json:"tally_p50_ms,omitempty"`
+	TallyP90           float64 `json:"tally_p90_ms,omitempty"`
+	TallyP99           float64 `json:"tally_p99_ms,omitempty"`
+	TallyMax           float64 `json:"tally_max_ms,omitempty"`
+	TallyMissing       int64   `json:"tally_missing"`
+	TallyMismatches    int64   `json:"tally_mismatches"`
 
 	// Streams connect -burst at a time; ConnectS is how long all took.
 	Burst         int            `json:"burst"`
@@ -141,6 +174,16 @@ func verdict(rs []*result) []string {
 	if last.OutOfOrder > 0 {
 		out = append(out, fmt.Sprintf("%d out of order", last.OutOfOrder))
 	}
+	var missing int64
+	for _, r := range rs {
+		missing += r.TallyMissing
+	}
+	if missing > 0 {
+		out = append(out, fmt.Sprintf("%d (reaction, stream) pairs never got a tally including the reaction", missing))
+	}
+	if last.TallyMismatches > 0 {
+		out = append(out, fmt.Sprintf("%d (message, stream) pairs end with a tally other than history's", last.TallyMismatches))
+	}
 	if last.StreamsOK < last.Streams {
 		out = append(out, fmt.Sprintf("%d of %d streams did not connect", last.Streams-last.StreamsOK, last.Streams))
 	}
@@ -149,22 +192,37 @@ func verdict(rs []*result) []string {
 
 func (r *result) print(w io.Writer) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	unit, who := "msg/s", fmt.Sprintf("%d publishers", r.Publishers)
+	if r.Reactors > 0 {
+		unit, who = "reactions/s", fmt.Sprintf("%d reactors a room on %s each", r.Reactors, count(r.ReactMessages, "message"))
+	}
 	rate := "flat out"
 	if r.Idle {
 		rate = "idle"
 	} else if r.TargetRate > 0 {
-		rate = fmt.Sprintf("%.0f msg/s", r.TargetRate)
+		rate = fmt.Sprintf("%.0f %s", r.TargetRate, unit)
 	}
-	head := fmt.Sprintf("== %s step %d: %d rooms × %d streams (%d open), %d publishers, %s, %d-byte content, %s",
-		r.Label, r.Step, r.Rooms, r.Streams, r.StreamsOK, r.Publishers, rate, r.Size, count(len(r.Nodes), "node"))
+	head := fmt.Sprintf("== %s step %d: %d rooms × %d streams (%d open), %s, %s, %d-byte content, %s",
+		r.Label, r.Step, r.Rooms, r.Streams, r.StreamsOK, who, rate, r.Size, count(len(r.Nodes), "node"))
 	p("%s", strings.TrimSpace(strings.Replace(head, "==  ", "== ", 1)))
 	p("streams       %d of %d connected, %d at a time, in %.1f s; failures %s", r.StreamsOK, r.Streams, r.Burst, r.ConnectS, fmtMap(r.ConnectErrors))
-	if !r.Idle {
+	switch {
+	case r.Reactors > 0:
+		p("accepted      %d of %d reactions in %.1f s = %.1f reactions/s (%d late)", r.Accepted, r.Sent, r.DurationS, r.AcceptedRate, r.Late)
+		p("PUT latency   p50 %s  p99 %s  max %s", ms(r.PostP50), ms(r.PostP99), ms(r.PostMax))
+		p("events        %d message.reactions = %.1f/s; %d deliveries = %.1f/s, %.2f/s per stream", r.ReactionEvents, r.EventsPerS,
+			r.ReactionDeliveries, r.DeliveriesPerS, r.DeliveriesPerStreamPerS)
+		p("tally         %d measured (reaction × stream); p50 %s  p90 %s  p99 %s  max %s; missing %d, final tallies unlike history's %d",
+			r.TallyMeasured, ms(r.TallyP50), ms(r.TallyP90), ms(r.TallyP99), ms(r.TallyMax), r.TallyMissing, r.TallyMismatches)
+	case !r.Idle:
 		p("accepted      %d of %d sent in %.1f s = %.1f msg/s (%d late sends)", r.Accepted, r.Sent, r.DurationS, r.AcceptedRate, r.Late)
 		p("POST latency  p50 %s  p99 %s  max %s", ms(r.PostP50), ms(r.PostP99), ms(r.PostMax))
-		p("delivery      %d of %d expected; p50 %s  p90 %s  p99 %s  max %s", r.Deliveries, r.Expected,
-			ms(r.DeliveryP50), ms(r.DeliveryP90), ms(r.DeliveryP99), ms(r.DeliveryMax))
-		p("CPU           servers %.2f cores, generator %.2f cores (%d cores, load average %.1f)", r.ServerCPU, r.GeneratorCPU, runtime.NumCPU(), r.LoadAvg)
+		p("delivery      %d of %d expected; p50 %s  p90 %s  p99 %s  max %s; %.1f/s", r.Deliveries, r.Expected,
+			ms(r.DeliveryP50), ms(r.DeliveryP90), ms(r.DeliveryP99), ms(r.DeliveryMax), r.DeliveriesPerS)
+	}
+	if !r.Idle {
+		p("CPU           servers %.2f cores (%.3f ms per accepted, %.2f µs per delivery), generator %.2f cores (%d cores, load average %.1f)",
+			r.ServerCPU, r.CPUPerAcceptedMs, r.CPUPerDeliveryUs, r.GeneratorCPU, runtime.NumCPU(), r.LoadAvg)
 		p("integrity     lost %d (%d messages), duplicated %d, out of order %d, history.reset %d, reconnects %d",
 			r.Lost, r.LostMessages, r.Duplicated, r.OutOfOrder, r.HistoryResets, r.Reconnects)
 	}

@@ -109,8 +109,12 @@ func (g *generator) run(ctx context.Context) ([]*result, error) {
 		return nil, fmt.Errorf("stream readers did not stop within 10 s")
 	}
 	g.addUp(&base, nodes)
+	var rs *reactStats
+	if o.react > 0 {
+		rs = g.reactionResults(ctx, len(steps))
+	}
 	base.HTTPErrors, base.TransportErrors = g.c.errs.snapshot()
-	return g.results(&base, steps, rec), nil
+	return g.results(&base, steps, rec, rs), nil
 }
 
 // runStep posts at one target rate for the duration, printing progress.
@@ -121,13 +125,13 @@ func (g *generator) runStep(ctx context.Context, rec *recorder, index int, rate 
 	pctx, cancel := context.WithDeadline(ctx, st.end.Add(30*time.Second))
 	defer cancel()
 	cpuS, cpuG := g.serverCPU(), cpuSeconds(os.Getpid())
+	rec.step.Store(int64(index))
 	var wg sync.WaitGroup
 	for _, p := range g.pubs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.run(pctx, p.node.c, st, len(g.pubs), g.o.size, rec)
-		}()
+		wg.Go(func() { p.run(pctx, p.node.c, st, len(g.pubs), g.o.size, rec) })
+	}
+	for _, r := range g.reactors {
+		wg.Go(func() { r.run(pctx, st, len(g.reactors), g.o.emoji, rec) })
 	}
 	if n := min(g.o.stalls, len(g.subs)); n > 0 {
 		go func() {
@@ -166,15 +170,17 @@ func rateLabel(r float64) string {
 	if r == 0 {
 		return "flat out"
 	}
-	return fmt.Sprintf("%.0f msg/s", r)
+	return fmt.Sprintf("%.0f/s", r)
 }
 
 // catchUp waits until every open stream has received its room's newest
-// acknowledged seq, or until grace has passed; it returns how many are behind.
+// acknowledged seq (and, with -react, a tally of each message at least as
+// large as the largest accepted answer), or until grace has passed; it
+// returns how many are behind.
 func (g *generator) catchUp(grace time.Duration) int {
 	deadline := time.Now().Add(grace)
 	for {
-		behind := 0
+		behind := g.reactionsBehind()
 		for _, rm := range g.rooms {
 			var target int64
 			for _, p := range rm.pubs {
@@ -209,7 +215,7 @@ func (g *generator) waitReaders(timeout time.Duration) bool {
 
 // results checks every acknowledged message against every stream of its room
 // and builds one result per step.
-func (g *generator) results(base *result, steps []*step, rec *recorder) []*result {
+func (g *generator) results(base *result, steps []*step, rec *recorder, rs *reactStats) []*result {
 	n := len(steps)
 	lost, lostMsgs, expected := make([]int64, n), make([]int64, n), make([]int64, n)
 	for _, rm := range g.rooms {
@@ -256,6 +262,31 @@ func (g *generator) results(base *result, steps []*step, rec *recorder) []*resul
 		r.DeliveryP50, r.DeliveryP90, r.DeliveryP99, r.DeliveryMax = round(ds.P50, 3), round(ds.P90, 3), round(ds.P99, 3), round(ds.Max, 3)
 		r.Lost, r.LostMessages = lost[i], lostMsgs[i]
 		r.Duplicated, r.OutOfOrder, r.HistoryResets, r.Reconnects = dups, ooo, resets, reconnects
+		// The room events the step made and their deliveries: a message
+		// each, or the reaction mode's message.reactions events.
+		events, deliveries := r.Accepted, int64(ds.Count)
+		if rs != nil {
+			events, deliveries = rs.events[i], rs.deliveries[i]
+			ts := rs.tally[i].summary()
+			r.Reactors, r.ReactMessages = g.o.react, len(g.rooms[0].targets)
+			r.ReactionEvents, r.ReactionDeliveries, r.TallyMeasured = events, deliveries, ts.Count
+			r.TallyP50, r.TallyP90, r.TallyP99, r.TallyMax = round(ts.P50, 3), round(ts.P90, 3), round(ts.P99, 3), round(ts.Max, 3)
+			r.TallyMissing, r.TallyMismatches = rs.missing[i], rs.mismatches
+		}
+		if secs := st.elapsed.Seconds(); secs > 0 {
+			r.EventsPerS, r.DeliveriesPerS = round(float64(events)/secs, 1), round(float64(deliveries)/secs, 1)
+			if base.StreamsOK > 0 {
+				r.DeliveriesPerStreamPerS = round(float64(deliveries)/float64(base.StreamsOK)/secs, 2)
+			}
+			if cpu := sum(st.cpuServer); cpu > 0 {
+				if r.Accepted > 0 {
+					r.CPUPerAcceptedMs = round(cpu*1e3/float64(r.Accepted), 3)
+				}
+				if deliveries > 0 {
+					r.CPUPerDeliveryUs = round(cpu*1e6/float64(deliveries), 2)
+				}
+			}
+		}
 		out = append(out, &r)
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,10 @@ type roomState struct {
 	ownerToken string
 	subs       []*subscriber
 	pubs       []*publisher
+	// With -react: the messages reacted to (seq → index) and who reacts.
+	targets     []reactTarget
+	targetIndex map[int64]int
+	reactors    []*reactor
 }
 
 // generator is one run.
@@ -33,6 +38,7 @@ type generator struct {
 	rooms        []*roomState
 	subs         []*subscriber
 	pubs         []*publisher
+	reactors     []*reactor
 }
 
 func (g *generator) user(kind string, i int) string {
@@ -65,7 +71,18 @@ func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
 		s := &subscriber{id: i, room: rm, node: g.spread(g.streamNodes, i), user: g.user("s", i), token: tok, done: make(chan struct{})}
 		rm.subs, g.subs = append(rm.subs, s), append(g.subs, s)
 	}
-	if !g.o.idle {
+	switch {
+	case g.o.react > 0:
+		for j := range g.o.react * g.o.rooms {
+			rm := g.rooms[j%len(g.rooms)]
+			tok, err := g.c.token(g.user("r", j), ttl)
+			if err != nil {
+				return err
+			}
+			r := &reactor{id: j, room: rm, node: g.spread(g.publishNodes, j), user: g.user("r", j), token: tok}
+			rm.reactors, g.reactors = append(rm.reactors, r), append(g.reactors, r)
+		}
+	case !g.o.idle:
 		for j := range g.o.publishers {
 			rm := g.rooms[j%len(g.rooms)]
 			tok, err := g.c.token(g.user("p", j), ttl)
@@ -77,18 +94,28 @@ func (g *generator) setup(ctx context.Context, ttl time.Duration) error {
 		}
 	}
 	start := time.Now()
-	err := parallel(ctx, len(g.subs)+len(g.pubs), g.o.workers, func(i int) error {
-		if i < len(g.subs) {
+	nUsers := len(g.subs) + len(g.pubs) + len(g.reactors)
+	err := parallel(ctx, nUsers, g.o.workers, func(i int) error {
+		switch {
+		case i < len(g.subs):
 			s := g.subs[i]
 			return s.node.c.join(ctx, s.token, s.room.id)
+		case i < len(g.subs)+len(g.pubs):
+			p := g.pubs[i-len(g.subs)]
+			return p.node.c.join(ctx, p.token, p.room.id)
 		}
-		p := g.pubs[i-len(g.subs)]
-		return p.node.c.join(ctx, p.token, p.room.id)
+		r := g.reactors[i-len(g.subs)-len(g.pubs)]
+		return r.node.c.join(ctx, r.token, r.room.id)
 	})
 	if err != nil {
 		return fmt.Errorf("joining: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "load: %d rooms, %d users joined in %s\n", len(g.rooms), len(g.subs)+len(g.pubs), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "load: %d rooms, %d users joined in %s\n", len(g.rooms), nUsers, time.Since(start).Round(time.Millisecond))
+	if g.o.react > 0 {
+		if err := g.postTargets(ctx); err != nil {
+			return fmt.Errorf("posting the messages to react to: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -137,6 +164,7 @@ func (g *generator) openOne(ctx, streamCtx context.Context, s *subscriber, rec *
 	}
 	s.base = head
 	s.last.Store(head)
+	s.final, s.totals = make([]string, len(s.room.targets)), make([]atomic.Int64, len(s.room.targets))
 	body, err := c.openStream(streamCtx, t, s.room.id, head)
 	if err != nil {
 		return err

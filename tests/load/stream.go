@@ -36,6 +36,13 @@ type subscriber struct {
 	// slowing anyone else, and which then resumes by Last-Event-ID.
 	stallUntil atomic.Int64
 	done       chan struct{}
+
+	// With -react: the message.reactions events received (reader only
+	// until the stream has ended), each target's last tally, and its
+	// total for the grace wait.
+	tallies []tallyEvent
+	final   []string
+	totals  []atomic.Int64
 }
 
 // stampKey is where a message's send time sits in a data line: the generator
@@ -48,11 +55,17 @@ type frameState struct {
 	sentNs  int64 // 0: not a message of this generator
 	step    int
 	isReset bool
+	// a message.reactions frame: its message's seq, total and tally
+	isTally bool
+	msgSeq  int64
+	total   int
+	tally   string
 }
 
 // read consumes one connection's frames until it ends. Only three things are
 // looked at: the id line, the event name of history.reset, and the send
-// stamp inside a message's data line; the JSON is never decoded.
+// stamp inside a message's data line; the JSON is never decoded, except a
+// message.reactions event's (with -react, about one a second per message).
 func (s *subscriber) read(body io.Reader, rec *recorder) error {
 	br := bufio.NewReaderSize(body, 8<<10)
 	f := frameState{id: -1}
@@ -77,8 +90,8 @@ func (s *subscriber) read(body io.Reader, rec *recorder) error {
 			if f.isReset {
 				s.resets.Add(1)
 			}
-			if f.id >= 0 {
-				s.onEvent(f.id, f.sentNs, f.step, rec)
+			if f.id >= 0 && s.onEvent(f.id, f.sentNs, f.step, rec) && f.isTally {
+				s.onTally(f.id, f.msgSeq, f.total, f.tally, int(rec.step.Load()))
 			}
 			f = frameState{id: -1}
 			if until := s.stallUntil.Load(); until != 0 {
@@ -97,6 +110,8 @@ func (s *subscriber) parseLine(line []byte, f *frameState) {
 		if n, rest := parseUint(line[4:]); len(rest) > 0 && rest[0] == '\n' {
 			f.id = n
 		}
+	case bytes.HasPrefix(line, reactionsPrefix):
+		f.msgSeq, f.total, f.tally, f.isTally = parseTally(line)
 	case bytes.HasPrefix(line, []byte("data: ")):
 		i := bytes.Index(line, stampKey)
 		if i < 0 {
@@ -114,12 +129,15 @@ func (s *subscriber) parseLine(line []byte, f *frameState) {
 }
 
 // onEvent checks one room event: each seq after base once, in increasing
-// order; a message's delivery latency is recorded against its step.
-func (s *subscriber) onEvent(seq, sentNs int64, step int, rec *recorder) {
+// order; a message's delivery latency is recorded against its step. It
+// reports whether the event is new to the stream.
+func (s *subscriber) onEvent(seq, sentNs int64, step int, rec *recorder) (fresh bool) {
 	now := time.Now()
 	last := s.last.Load()
+	fresh = true
 	if seq <= s.base || s.seen.testAndSet(seq-s.base) {
 		s.dups.Add(1)
+		fresh = false
 	} else if seq < last {
 		s.outOfOrder.Add(1)
 	}
@@ -129,6 +147,7 @@ func (s *subscriber) onEvent(seq, sentNs int64, step int, rec *recorder) {
 	if sentNs > 0 {
 		rec.delivered(step, s.id, now.Sub(time.Unix(0, sentNs)))
 	}
+	return fresh
 }
 
 // run reads the stream until ctx ends, reconnecting after the server ends it:
