@@ -5,7 +5,9 @@
 // time, so each stream measures delivery latency (receipt − send) and checks
 // that every acknowledged message arrives exactly once and in order. It drives
 // one server or the nodes of one deployment: streams on some, publishers on
-// others, one report.
+// others, one report. With -react, reactors react to a few messages instead
+// of publishers posting, and every stream's message.reactions events are
+// timed against the reactions' answers and checked against history.
 //
 // It is a main package without tests: `go test ./...` builds it and runs
 // nothing. See tests/load/README.md for the workloads.
@@ -13,8 +15,10 @@
 //	go run ./tests/load -spawn -rooms 1 -streams 1000 -rate 200 -duration 20s
 //	go run ./tests/load -spawn -db postgres://… -redis redis://… -nodes 2 -stream-nodes 1 -publish-nodes 0 …
 //
-// It exits 1 when a message was lost, duplicated or delivered out of order, or
-// a stream never connected, and 2 when it could not set the run up.
+// It exits 1 when a message was lost, duplicated or delivered out of order, a
+// reaction's tally never reached a stream or a stream's final tally is not
+// history's, or a stream never connected, and 2 when it could not set the
+// run up.
 package main
 
 import (
@@ -88,7 +92,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.rooms, "rooms", 1, "rooms")
 	fs.IntVar(&o.streams, "streams", 1000, "SSE streams, spread round-robin over the rooms; one user each")
 	fs.IntVar(&o.publishers, "publishers", 0, "posting participants, spread round-robin over the rooms (0: max(rooms, 16))")
-	fs.StringVar(&rates, "rate", "200", "total msg/s over all publishers; 0 = flat out; a comma list runs one step per rate (a sweep)")
+	fs.StringVar(&rates, "rate", "200", "total msg/s over all publishers (with -react: reactions/s over all reactors); 0 = flat out; a comma list runs one step per rate (a sweep)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long each step posts (with -idle: how long streams stay open)")
 	fs.IntVar(&o.size, "size", 110, "content bytes per message, send stamp included")
 	fs.BoolVar(&o.idle, "idle", false, "open the streams, measure the server's RSS per stream, post nothing")
