@@ -114,6 +114,8 @@ func TestBrowserPhone(t *testing.T) {
 				kai.Send(room, fmt.Sprintf("line %d of a long evening", i+1))
 			}
 			june.waitMessage("line 30 of a long evening")
+			june.react(long, "👍") // a tally under a message must fit too
+			june.waitReaction(long, "👍", 1, true)
 
 			june.wantSeen("in the room", map[string]bool{"messages": true, "composer": true, "leave": true,
 				"people-toggle": true, "people": false})

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -180,6 +181,28 @@ func jsString(s string) string {
 func (b *tab) waitMessage(text string) {
 	b.t.Helper()
 	b.waitJS("message "+jsString(text), `[...document.querySelectorAll('#messages li.msg:not(.deleted) .text')].some(e => e.textContent === `+jsString(text)+`)`)
+}
+
+// reactionButton is the JavaScript for a message's reaction button.
+func reactionButton(text, emoji string) string {
+	return `[...document.querySelectorAll('#messages li.msg')].find(li => li.querySelector('.text').textContent === ` + jsString(text) +
+		`)?.querySelector('.reactions button[data-emoji=' + CSS.escape(` + jsString(emoji) + `) + ']')`
+}
+
+// react clicks a message's emoji button: the quick one, or its tally.
+func (b *tab) react(text, emoji string) {
+	b.t.Helper()
+	b.waitJS("the "+emoji+" button", reactionButton(text, emoji))
+	var ok bool
+	b.eval(`(() => { const e = `+reactionButton(text, emoji)+`; e.click(); return true })()`, &ok)
+}
+
+// waitReaction waits until a message shows count for emoji, highlighted
+// or not as mine.
+func (b *tab) waitReaction(text, emoji string, count int, mine bool) {
+	b.t.Helper()
+	b.waitJS(fmt.Sprintf("%s × %d (mine: %v) on %q", emoji, count, mine, text), `(() => { const e = `+reactionButton(text, emoji)+`;
+		return e && (e.querySelector('.count')?.textContent || '0') === '`+fmt.Sprint(count)+`' && e.getAttribute('aria-pressed') === '`+fmt.Sprint(mine)+`' })()`)
 }
 
 func (b *tab) waitLive() {

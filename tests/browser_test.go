@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/resonate/resonate-chat/api"
 )
 
 // The demo page at / in a real browser: Debian's Chromium, headless, driven
@@ -51,6 +52,27 @@ func TestBrowserDemo(t *testing.T) {
 		alice.eval(`!!document.querySelector('#messages img, #messages b') || window.pwned === 1`, &injected)
 		if injected {
 			t.Fatal("a message was rendered as HTML")
+		}
+	})
+
+	t.Run("a reaction arrives live", func(t *testing.T) {
+		const msg, emoji = "Welcome to the Friday jam!", "🎉"
+		alice.react(msg, emoji)
+		alice.waitReaction(msg, emoji, 1, true)
+		bob.waitReaction(msg, emoji, 1, false) // by a message.reactions event
+		bob.react(msg, emoji)
+		bob.waitReaction(msg, emoji, 2, true)
+		alice.waitReaction(msg, emoji, 2, true)
+		alice.react(msg, emoji) // a second click takes mine back
+		alice.waitReaction(msg, emoji, 1, false)
+		bob.waitReaction(msg, emoji, 1, true)
+		// What the server holds, as history shows it to a newcomer.
+		dan := s.Client(t, "dan")
+		dan.Join(room)
+		page := dan.History(room, "").Messages
+		i := slices.IndexFunc(page, func(m api.RoomMessage) bool { return m.Content == msg })
+		if i < 0 || len(page[i].Reactions) != 1 || page[i].Reactions[0].Emoji != emoji || page[i].Reactions[0].Count != 1 {
+			t.Fatalf("history's message %q: not there, or a tally other than one %s: %+v", msg, emoji, page)
 		}
 	})
 

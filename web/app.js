@@ -227,6 +227,7 @@ const handlers = {
   'message.created': (m) => upsertMessage(m),
   'message.updated': (m) => upsertMessage(m),
   'message.deleted': (d) => markDeleted(d.id),
+  'message.reactions': (d) => applyTally(d.id, d.reactions),
   'participant.joined': (p, ev) => { state.people.set(p.user_id, p); renderPeople(); notice(ev, `${p.name} joined`); },
   'participant.left': (d, ev) => {
     const who = nameOf(d.user_id);
@@ -297,6 +298,7 @@ function el(tag, cls, text) {
 }
 
 function upsertMessage(m) {
+  noteReactions(m);
   state.messages.set(m.id, m);
   let li = document.querySelector(`#messages li[data-id="${CSS.escape(m.id)}"]`);
   const fresh = !li;
@@ -311,6 +313,7 @@ function upsertMessage(m) {
     b.addEventListener('click', () => act(send('DELETE', roomPath(`/messages/${enc(m.id)}`))));
     li.append(b);
   }
+  if (!m.is_deleted) li.append(reactionBar(m));
   if (fresh) insertBySeq(li, m.seq);
 }
 
@@ -323,7 +326,75 @@ function rerenderMessages() { for (const m of state.messages.values()) upsertMes
 
 function clearMessages() {
   state.messages.clear();
+  myReactions.clear();
   $('messages').replaceChildren();
+}
+
+// ---- reactions --------------------------------------------------------------
+
+// A message's tally comes from history, from each message event and from
+// message.reactions events; only history and the answers to my PUTs say
+// which emoji are mine ("me"), events never do. So my own reactions are
+// kept here, apart from the counts, and survive every tally an event brings.
+const QUICK_EMOJI = ['👍', '❤️', '😂', '🎉', '👏'];
+const myReactions = new Map(); // message id -> Set of my emoji
+
+// noteReactions keeps a message's tally when a newer copy (an edit event)
+// lacks one, and learns my own reactions from a tally that says "me".
+function noteReactions(m) {
+  m.reactions ??= state.messages.get(m.id)?.reactions || [];
+  if (m.reactions.some((r) => r.me !== undefined)) {
+    myReactions.set(m.id, new Set(m.reactions.filter((r) => r.me).map((r) => r.emoji)));
+  }
+}
+
+// applyTally replaces a message's tally (counts only) and shows it.
+function applyTally(id, reactions) {
+  const m = state.messages.get(id);
+  if (m) upsertMessage({ ...m, reactions });
+}
+
+// reactionBar is the message's tallies, mine highlighted, then the quick
+// emoji not in the tally yet; a click toggles my reaction.
+function reactionBar(m) {
+  const bar = el('div', 'reactions');
+  const mine = myReactions.get(m.id) || new Set();
+  const counts = new Map(m.reactions.map((r) => [r.emoji, r.count]));
+  for (const emoji of [...counts.keys(), ...QUICK_EMOJI.filter((e) => !counts.has(e))]) {
+    const n = counts.get(emoji) || 0;
+    const b = el('button', n ? 'reaction' : 'reaction quick');
+    b.type = 'button';
+    b.dataset.emoji = emoji;
+    b.setAttribute('aria-pressed', String(mine.has(emoji)));
+    b.title = mine.has(emoji) ? `Remove your ${emoji}` : `React with ${emoji}`;
+    b.append(el('span', 'emoji', emoji));
+    if (n) b.append(el('span', 'count', String(n)));
+    b.addEventListener('click', () => toggleReaction(m.id, emoji));
+    bar.append(b);
+  }
+  return bar;
+}
+
+// toggleReaction adds or removes my reaction. A PUT answers with the whole
+// tally, mine marked; a DELETE answers nothing, so the count drops here
+// until the next message.reactions event brings the server's.
+async function toggleReaction(id, emoji) {
+  const path = roomPath(`/messages/${enc(id)}/reactions/${enc(emoji)}`);
+  $('chat-error').textContent = '';
+  try {
+    if (myReactions.get(id)?.has(emoji)) {
+      await send('DELETE', path);
+      myReactions.get(id)?.delete(emoji);
+      const m = state.messages.get(id);
+      if (m) {
+        applyTally(id, m.reactions.map((r) => (r.emoji === emoji ? { ...r, count: r.count - 1 } : r)).filter((r) => r.count > 0));
+      }
+    } else {
+      applyTally(id, (await send('PUT', path)).reactions);
+    }
+  } catch (err) {
+    $('chat-error').textContent = err.message;
+  }
 }
 
 let noticeSeq = 0;
