@@ -16,7 +16,7 @@ type messageService interface {
 	Send(ctx context.Context, a models.Actor, room string, in models.SendInput) (*models.Message, bool, error)
 	History(ctx context.Context, a models.Actor, room string, q models.HistoryQuery) (*models.HistoryPage, error)
 	GetMessage(ctx context.Context, a models.Actor, room, id string) (*models.Message, error)
-	Edit(ctx context.Context, a models.Actor, room, id, content string) (*models.Message, error)
+	Edit(ctx context.Context, a models.Actor, room, id, content string, mentions []string) (*models.Message, error)
 	DeleteMessage(ctx context.Context, a models.Actor, room, id string) error
 }
 
@@ -53,7 +53,7 @@ func (h messageHandlers) send(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	in := models.SendInput{Content: string(req.Content), ClientID: req.ClientID, ReplyTo: req.ReplyTo}
+	in := models.SendInput{Content: string(req.Content), ClientID: req.ClientID, ReplyTo: req.ReplyTo, Mentions: req.Mentions}
 	m, isNew, err := h.chat.Send(c.Request.Context(), actor(c), c.Param("room"), in)
 	if err != nil {
 		fail(c, err)
@@ -167,7 +167,7 @@ func (h messageHandlers) edit(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	m, err := h.chat.Edit(c.Request.Context(), actor(c), c.Param("room"), c.Param("id"), string(req.Content))
+	m, err := h.chat.Edit(c.Request.Context(), actor(c), c.Param("room"), c.Param("id"), string(req.Content), req.Mentions)
 	if err != nil {
 		fail(c, err)
 		return
