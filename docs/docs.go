@@ -2470,6 +2470,17 @@ const docTemplate = `{
                 "content": {
                     "type": "string",
                     "example": "hello again"
+                },
+                "mentions": {
+                    "description": "Mentions, when present, replace the message's mentions (an empty\nlist removes them all); when absent they stay as they were. Users\nthe message mentioned before may stay though they have left; new\nones must be participants, and only they are notified.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "bob",
+                        "carol"
+                    ]
                 }
             }
         },
@@ -2881,6 +2892,7 @@ const docTemplate = `{
                 "edited_at",
                 "id",
                 "is_deleted",
+                "mentions",
                 "reactions",
                 "reply_to",
                 "room_id",
@@ -2911,6 +2923,16 @@ const docTemplate = `{
                 "is_deleted": {
                     "type": "boolean",
                     "example": false
+                },
+                "mentions": {
+                    "description": "Mentions are the user ids the message mentions, in order of first\nmention; empty when none.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "bob"
+                    ]
                 },
                 "reactions": {
                     "description": "Reactions is the tally, in order of first use; empty when none.",
@@ -2961,6 +2983,16 @@ const docTemplate = `{
                 "content": {
                     "type": "string",
                     "example": "hello, room"
+                },
+                "mentions": {
+                    "description": "Mentions are user ids the message mentions: each a participant of\nthe room, at most 20 distinct ones (repeats are folded). Each user\nmentioned but the sender gets a message.mentioned notification.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "bob"
+                    ]
                 },
                 "reply_to": {
                     "type": "string",
