@@ -293,8 +293,10 @@ func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string
 		if m.IsDeleted {
 			return nil
 		}
-		m.Content, m.IsDeleted, m.SentSHA256 = "", true, nil
-		if err := t.db.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true, "sent_sha256": nil}).Error; err != nil {
+		// Who it mentioned goes with the text: a tombstone says nothing.
+		m.Content, m.IsDeleted, m.SentSHA256, m.Mentions = "", true, nil, nil
+		if err := t.db.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true, "sent_sha256": nil,
+			"mentions": UserIDs(nil)}).Error; err != nil {
 			return err
 		}
 		if err := dropReactions(t.db, m.ID); err != nil {

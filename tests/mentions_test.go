@@ -144,4 +144,17 @@ func TestMentionsEverywhere(t *testing.T) {
 	if r := alice.Do("PATCH", msgs+"/"+plain.ID, map[string]any{"content": "hi @carol", "mentions": []string{"carol"}}); r.Status != http.StatusBadRequest {
 		t.Errorf("a new mention of a user who left: %d, want 400", r.Status)
 	}
+	// A deleted message's tombstone names no one, nor does its replay.
+	alice.Must(http.StatusNoContent, "DELETE", msgs+"/"+m.ID, nil, nil)
+	var tomb api.RoomMessage
+	bob.Must(http.StatusOK, "GET", msgs+"/"+m.ID, nil, &tomb)
+	if !tomb.IsDeleted || tomb.Mentions == nil || len(tomb.Mentions) != 0 {
+		t.Errorf("tombstone: deleted %v, mentions %v; want [] ", tomb.IsDeleted, tomb.Mentions)
+	}
+	replay := bob.Stream(room, "Last-Event-ID", "0")
+	for _, ev := range replay.Collect(int(bob.History(room, "").HeadSeq), 5*time.Second) {
+		if strings.Contains(ev.Data, m.ID) && strings.Contains(ev.Data, `"carol"`) {
+			t.Errorf("a replayed event still names who the deleted message mentioned: %s", ev.Data)
+		}
+	}
 }
