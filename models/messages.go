@@ -66,7 +66,11 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		case err != nil:
 			return err
 		case prev != nil && (prev.SentAs(content) || prev.IsDeleted):
-			msg = prev
+			// A copy: a PostgreSQL batch hands every retry of one client
+			// id the same cached message, and each answer fills in its
+			// own caller's reactions (below).
+			orig := *prev
+			msg = &orig
 			return nil
 		case prev != nil:
 			return WithDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
