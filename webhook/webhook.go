@@ -75,6 +75,8 @@ type Store interface {
 	Outbox(ctx context.Context) (models.OutboxState, error)
 }
 
+var _ Store = (*models.Store)(nil)
+
 // Observer hears the sender's deliveries and the outbox's state, for metrics.
 type Observer interface {
 	WebhookDelivery(outcome string)
