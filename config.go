@@ -79,6 +79,11 @@ type config struct {
 	Limits       handlers.Limits
 	Exposure     handlers.Exposure
 	InternalAddr string
+	// WebhookURL, with WebhookSecret, gets notifications (see
+	// config_webhook.go); WebhookNoContent leaves message text out.
+	WebhookURL       string
+	WebhookSecret    string
+	WebhookNoContent bool
 }
 
 // parseConfig reads the configuration; the error says which setting is wrong.
@@ -120,6 +125,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	limits.register(fs, env, &c)
 	var serving serveSettings
 	serving.register(fs, env)
+	var hooks webhookSettings
+	hooks.register(fs, env)
 	fs.StringVar(&shutdown, "shutdown-timeout", env("CHAT_SHUTDOWN_TIMEOUT", defaultShutdown.String()), "how long SIGTERM waits for requests (CHAT_SHUTDOWN_TIMEOUT)")
 	// Secrets come from the environment only: a flag would show in ps.
 	c.JWTSecret = os.Getenv("CHAT_JWT_SECRET")
@@ -176,6 +183,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	check(c.checkIdentity(liveKitSync))
 	limits.apply(&c, check)
 	serving.apply(&c, check)
+	hooks.apply(&c, check)
 	return &c, errors.Join(errs...)
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 	"github.com/resonate/resonate-chat/server"
+	"github.com/resonate/resonate-chat/webhook"
 )
 
 //	@title						resonate-chat
@@ -185,7 +186,8 @@ func serverConfig(cfg *config, secret []byte, log *slog.Logger) server.Config {
 		Chat:    models.Options{HistoryLimit: cfg.HistoryLimit, MaxMessageLength: cfg.MaxLength, SendRate: cfg.SendRate, ReactionRate: cfg.ReactionRate},
 		Stream:  stream.Options{Heartbeat: cfg.Heartbeat, Transport: cfg.StreamTransport},
 		LiveKit: livekit.Config{APIKey: cfg.LiveKitKey, APISecret: cfg.LiveKitSecret, SyncParticipants: cfg.LiveKitSync},
-		Dev:     cfg.Dev, Limits: cfg.Limits, Exposure: cfg.Exposure, Log: log}
+		Webhook: webhook.Options{URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret)}, WebhookNoContent: cfg.WebhookNoContent,
+		Dev: cfg.Dev, Limits: cfg.Limits, Exposure: cfg.Exposure, Log: log}
 }
 
 // dbLabel names the database for the log without a password.

@@ -60,6 +60,11 @@ func TestBadConfigurationExitsWithTwo(t *testing.T) {
 		{"key without a certificate", nil, map[string]string{"CHAT_TLS_KEY": "key.pem"}, "CHAT_TLS_CERT and CHAT_TLS_KEY go together"},
 		{"certificate that does not load", nil, map[string]string{"CHAT_TLS_CERT": "missing.pem", "CHAT_TLS_KEY": "missing.pem"}, "CHAT_TLS_CERT and CHAT_TLS_KEY: open missing.pem"},
 		{"unknown stream transport", []string{"-stream-transport", "fast"}, nil, "CHAT_STREAM_TRANSPORT"},
+		{"webhook without a secret", []string{"-webhook-url", "https://hooks.example.com/chat"}, nil, "CHAT_WEBHOOK_SECRET is required"},
+		{"webhook secret without a URL", nil, map[string]string{"CHAT_WEBHOOK_SECRET": strings.Repeat("s", 32)}, "CHAT_WEBHOOK_URL is not"},
+		{"short webhook secret", nil, map[string]string{"CHAT_WEBHOOK_URL": "https://hooks.example.com/chat", "CHAT_WEBHOOK_SECRET": "short"}, "CHAT_WEBHOOK_SECRET must be at least 32"},
+		{"webhook URL not http", nil, map[string]string{"CHAT_WEBHOOK_URL": "ftp://hooks.example.com", "CHAT_WEBHOOK_SECRET": strings.Repeat("s", 32)}, "CHAT_WEBHOOK_URL must be an http(s) URL"},
+		{"webhook content neither on nor off", []string{"-webhook-content", "no"}, nil, "CHAT_WEBHOOK_CONTENT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

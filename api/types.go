@@ -84,6 +84,9 @@ type RoomMessage struct {
 	ClientID   *string `json:"client_id" validate:"required" extensions:"x-nullable" example:"c-0001"`
 	// Reactions is the tally, in order of first use; empty when none.
 	Reactions []Reaction `json:"reactions" validate:"required"`
+	// Mentions are the user ids the message mentions, in order of first
+	// mention; empty when none.
+	Mentions []string `json:"mentions" validate:"required" example:"bob"`
 }
 
 // NewMessage converts a message for an answer to a caller: its reactions
@@ -91,7 +94,8 @@ type RoomMessage struct {
 func NewMessage(m *models.Message) RoomMessage {
 	return RoomMessage{ID: m.ID, RoomID: m.RoomID, Seq: m.Seq, SenderID: m.SenderID, SenderName: m.SenderName,
 		Content: m.Content, Timestamp: ts(m.CreatedAt), EditedAt: Time(m.EditedAt), ReplyTo: m.ReplyTo,
-		IsDeleted: m.IsDeleted, ClientID: m.ClientID, Reactions: NewReactions(m.Reactions, true)}
+		IsDeleted: m.IsDeleted, ClientID: m.ClientID, Reactions: NewReactions(m.Reactions, true),
+		Mentions: append([]string{}, m.Mentions...)}
 }
 
 // newEventMessage converts a message for an event, which every stream
@@ -136,11 +140,20 @@ type SendMessageRequest struct {
 	Content  Text    `json:"content" binding:"required" swaggertype:"string" example:"hello, room"`
 	ClientID *string `json:"client_id,omitempty" example:"c-0001" minLength:"1" maxLength:"64"`
 	ReplyTo  *string `json:"reply_to,omitempty" example:"k7x2m4q9v3n8p1r5t6w0y2z4ab"`
+	// Mentions are user ids the message mentions: each a participant of
+	// the room, at most 20 distinct ones (repeats are folded). Each user
+	// mentioned but the sender gets a message.mentioned notification.
+	Mentions []string `json:"mentions,omitempty" maxItems:"20" example:"bob"`
 }
 
 // EditMessageRequest replaces a message's content.
 type EditMessageRequest struct {
 	Content Text `json:"content" binding:"required" swaggertype:"string" example:"hello again"`
+	// Mentions, when present, replace the message's mentions (an empty
+	// list removes them all); when absent they stay as they were. Users
+	// the message mentioned before may stay though they have left; new
+	// ones must be participants, and only they are notified.
+	Mentions []string `json:"mentions,omitempty" maxItems:"20" example:"bob,carol"`
 }
 
 // HistoryPage is a page of history.

@@ -938,7 +938,7 @@ const docTemplate = `{
                         "Bearer": []
                     }
                 ],
-                "description": "Participants (and admins). Content: CR LF and CR become LF, other control characters are refused, white space is trimmed, 1–2000 code points. With a ` + "`" + `client_id` + "`" + ` the sender already used here: 200 with the original and nothing broadcast; other content with it is a 409. Moderators and above are exempt from the chat lock, slow mode and the flood limit.",
+                "description": "Participants (and admins). Content: CR LF and CR become LF, other control characters are refused, white space is trimmed, 1–2000 code points. With a ` + "`" + `client_id` + "`" + ` the sender already used here: 200 with the original and nothing broadcast; other content with it is a 409. Moderators and above are exempt from the chat lock, slow mode and the flood limit. ` + "`" + `mentions` + "`" + `: user ids of participants of the room, at most 20 distinct (repeats are folded), else a 400 naming the id; with a webhook configured, each user mentioned but the sender gets a ` + "`" + `message.mentioned` + "`" + ` notification.",
                 "consumes": [
                     "application/json"
                 ],
@@ -981,7 +981,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "invalid, content_empty, content_too_long, content_invalid",
+                        "description": "invalid (a bad client_id, reply_to or mentions), content_empty, content_too_long, content_invalid",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -1224,7 +1224,7 @@ const docTemplate = `{
                         "Bearer": []
                     }
                 ],
-                "description": "The sender only. The same checks as a send (mute, chat lock, content rules, flood limit) but not slow mode. Sets ` + "`" + `edited_at` + "`" + `. A deleted message is a 404.",
+                "description": "The sender only. The same checks as a send (mute, chat lock, content rules, flood limit) but not slow mode. Sets ` + "`" + `edited_at` + "`" + `. A deleted message is a 404. ` + "`" + `mentions` + "`" + `, when given, replace the message's mentions (` + "`" + `[]` + "`" + ` removes them; absent keeps them): users it mentioned before may stay though they have left, new ones must be participants, and only the new ones are notified.",
                 "consumes": [
                     "application/json"
                 ],
@@ -1268,7 +1268,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "invalid, content_empty, content_too_long, content_invalid",
+                        "description": "invalid (a bad mentions list), content_empty, content_too_long, content_invalid",
                         "schema": {
                             "$ref": "#/definitions/api.Problem"
                         }
@@ -2470,6 +2470,17 @@ const docTemplate = `{
                 "content": {
                     "type": "string",
                     "example": "hello again"
+                },
+                "mentions": {
+                    "description": "Mentions, when present, replace the message's mentions (an empty\nlist removes them all); when absent they stay as they were. Users\nthe message mentioned before may stay though they have left; new\nones must be participants, and only they are notified.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "bob",
+                        "carol"
+                    ]
                 }
             }
         },
@@ -2881,6 +2892,7 @@ const docTemplate = `{
                 "edited_at",
                 "id",
                 "is_deleted",
+                "mentions",
                 "reactions",
                 "reply_to",
                 "room_id",
@@ -2911,6 +2923,16 @@ const docTemplate = `{
                 "is_deleted": {
                     "type": "boolean",
                     "example": false
+                },
+                "mentions": {
+                    "description": "Mentions are the user ids the message mentions, in order of first\nmention; empty when none.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "bob"
+                    ]
                 },
                 "reactions": {
                     "description": "Reactions is the tally, in order of first use; empty when none.",
@@ -2961,6 +2983,16 @@ const docTemplate = `{
                 "content": {
                     "type": "string",
                     "example": "hello, room"
+                },
+                "mentions": {
+                    "description": "Mentions are user ids the message mentions: each a participant of\nthe room, at most 20 distinct ones (repeats are folded). Each user\nmentioned but the sender gets a message.mentioned notification.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "bob"
+                    ]
                 },
                 "reply_to": {
                     "type": "string",

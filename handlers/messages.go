@@ -16,7 +16,7 @@ type messageService interface {
 	Send(ctx context.Context, a models.Actor, room string, in models.SendInput) (*models.Message, bool, error)
 	History(ctx context.Context, a models.Actor, room string, q models.HistoryQuery) (*models.HistoryPage, error)
 	GetMessage(ctx context.Context, a models.Actor, room, id string) (*models.Message, error)
-	Edit(ctx context.Context, a models.Actor, room, id, content string) (*models.Message, error)
+	Edit(ctx context.Context, a models.Actor, room, id, content string, mentions []string) (*models.Message, error)
 	DeleteMessage(ctx context.Context, a models.Actor, room, id string) error
 }
 
@@ -27,7 +27,7 @@ type messageHandlers struct {
 // send godoc
 //
 //	@Summary		Send a message
-//	@Description	Participants (and admins). Content: CR LF and CR become LF, other control characters are refused, white space is trimmed, 1–2000 code points. With a `client_id` the sender already used here: 200 with the original and nothing broadcast; other content with it is a 409. Moderators and above are exempt from the chat lock, slow mode and the flood limit.
+//	@Description	Participants (and admins). Content: CR LF and CR become LF, other control characters are refused, white space is trimmed, 1–2000 code points. With a `client_id` the sender already used here: 200 with the original and nothing broadcast; other content with it is a 409. Moderators and above are exempt from the chat lock, slow mode and the flood limit. `mentions`: user ids of participants of the room, at most 20 distinct (repeats are folded), else a 400 naming the id; with a webhook configured, each user mentioned but the sender gets a `message.mentioned` notification.
 //	@Tags			messages
 //	@Accept			json
 //	@Produce		json
@@ -35,7 +35,7 @@ type messageHandlers struct {
 //	@Param			body	body		api.SendMessageRequest	true	"the message"
 //	@Success		201		{object}	api.RoomMessage
 //	@Success		200		{object}	api.RoomMessage	"a retry: the original message"
-//	@Failure		400		{object}	api.Problem		"invalid, content_empty, content_too_long, content_invalid"
+//	@Failure		400		{object}	api.Problem		"invalid (a bad client_id, reply_to or mentions), content_empty, content_too_long, content_invalid"
 //	@Failure		401		{object}	api.Problem		"unauthorized"
 //	@Failure		403		{object}	api.Problem		"not_participant, banned, muted, chat_locked"
 //	@Failure		404		{object}	api.Problem		"not_found"
@@ -53,7 +53,7 @@ func (h messageHandlers) send(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	in := models.SendInput{Content: string(req.Content), ClientID: req.ClientID, ReplyTo: req.ReplyTo}
+	in := models.SendInput{Content: string(req.Content), ClientID: req.ClientID, ReplyTo: req.ReplyTo, Mentions: req.Mentions}
 	m, isNew, err := h.chat.Send(c.Request.Context(), actor(c), c.Param("room"), in)
 	if err != nil {
 		fail(c, err)
@@ -142,7 +142,7 @@ func (h messageHandlers) getMessage(c *gin.Context) {
 // edit godoc
 //
 //	@Summary		Edit a message
-//	@Description	The sender only. The same checks as a send (mute, chat lock, content rules, flood limit) but not slow mode. Sets `edited_at`. A deleted message is a 404.
+//	@Description	The sender only. The same checks as a send (mute, chat lock, content rules, flood limit) but not slow mode. Sets `edited_at`. A deleted message is a 404. `mentions`, when given, replace the message's mentions (`[]` removes them; absent keeps them): users it mentioned before may stay though they have left, new ones must be participants, and only the new ones are notified.
 //	@Tags			messages
 //	@Accept			json
 //	@Produce		json
@@ -150,7 +150,7 @@ func (h messageHandlers) getMessage(c *gin.Context) {
 //	@Param			id		path		string					true	"message id"
 //	@Param			body	body		api.EditMessageRequest	true	"the new content"
 //	@Success		200		{object}	api.RoomMessage
-//	@Failure		400		{object}	api.Problem	"invalid, content_empty, content_too_long, content_invalid"
+//	@Failure		400		{object}	api.Problem	"invalid (a bad mentions list), content_empty, content_too_long, content_invalid"
 //	@Failure		401		{object}	api.Problem	"unauthorized"
 //	@Failure		403		{object}	api.Problem	"forbidden, not_participant, banned, muted, chat_locked"
 //	@Failure		404		{object}	api.Problem	"not_found"
@@ -167,7 +167,7 @@ func (h messageHandlers) edit(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	m, err := h.chat.Edit(c.Request.Context(), actor(c), c.Param("room"), c.Param("id"), string(req.Content))
+	m, err := h.chat.Edit(c.Request.Context(), actor(c), c.Param("room"), c.Param("id"), string(req.Content), req.Mentions)
 	if err != nil {
 		fail(c, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/resonate/resonate-chat/models"
+	"github.com/resonate/resonate-chat/webhook"
 )
 
 // Metrics are the server's Prometheus metrics, on a registry of their own so
@@ -26,6 +27,9 @@ type Metrics struct {
 	storeSeconds   *prometheus.HistogramVec
 	commitSeconds  prometheus.Histogram
 	commitWrites   prometheus.Histogram
+	webhooks       *prometheus.CounterVec
+	outboxDepth    prometheus.Gauge
+	outboxAge      prometheus.Gauge
 }
 
 // latencyBuckets run from 100 µs to 3.3 s: a send is a fraction of a
@@ -57,10 +61,20 @@ func NewMetrics() *Metrics {
 			Help: "Transactions of the SQLite writer, BEGIN to COMMIT.", Buckets: latencyBuckets}),
 		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_store_group_commit_writes",
 			Help: "Writes sharing one transaction of the SQLite writer.", Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chat_webhook_deliveries_total",
+			Help: "Webhook delivery attempts of this node by outcome: delivered (2xx), failed (retried later), gave_up (dropped after a day)."},
+			[]string{"outcome"}),
+		outboxDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chat_webhook_outbox_depth",
+			Help: "Notifications waiting in the outbox (all nodes'), as this node's sender last looked."}),
+		outboxAge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chat_webhook_outbox_oldest_age_seconds",
+			Help: "Age of the oldest notification waiting in the outbox; 0 when none waits."}),
 	}
 	r.MustRegister(m.OpenStreams, m.Published, m.Delivered, m.SlowDrops, m.PublishErrors, m.requests, m.requestSeconds,
-		m.sendSeconds, m.storeSeconds, m.commitSeconds, m.commitWrites,
+		m.sendSeconds, m.storeSeconds, m.commitSeconds, m.commitWrites, m.webhooks, m.outboxDepth, m.outboxAge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, o := range []string{webhook.OutcomeDelivered, webhook.OutcomeFailed, webhook.OutcomeGaveUp} {
+		m.webhooks.WithLabelValues(o) // every outcome present from the start, at 0
+	}
 	return m
 }
 
@@ -95,4 +109,15 @@ func (m *Metrics) StoreDone(op string, d time.Duration) {
 func (m *Metrics) GroupCommit(d time.Duration, writes int) {
 	m.commitSeconds.Observe(d.Seconds())
 	m.commitWrites.Observe(float64(writes))
+}
+
+var _ webhook.Observer = (*Metrics)(nil)
+
+// WebhookDelivery implements webhook.Observer.
+func (m *Metrics) WebhookDelivery(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
+
+// WebhookOutbox implements webhook.Observer.
+func (m *Metrics) WebhookOutbox(depth int64, oldestAge time.Duration) {
+	m.outboxDepth.Set(float64(depth))
+	m.outboxAge.Set(oldestAge.Seconds())
 }

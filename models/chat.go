@@ -25,6 +25,12 @@ type Options struct {
 	ReactionRate Rate
 	// Observer hears how long sends take; nil for none.
 	Observer Observer
+	// Notify, when set, makes the use cases write webhook notifications
+	// to the outbox, encoded with it; nil writes none (no webhook).
+	Notify NotificationEncoder
+	// Outboxed, when set, is called after a transaction that wrote
+	// notifications has committed: it wakes the webhook sender.
+	Outboxed func()
 }
 
 // Chat holds the use cases. Each one loads what it needs, checks the rules and
@@ -81,16 +87,20 @@ func (c *Chat) writeWith(ctx context.Context, write func(context.Context, func(*
 func (c *Chat) writeEvents(ctx context.Context, write func(context.Context, func(*txn) error) error, roomID string,
 	fn func(t *txEvents) error) error {
 	var evs []*Event
+	var outboxed bool
 	err := write(ctx, func(tx *txn) error {
 		t := &txEvents{txn: tx, chat: c, roomID: roomID}
 		if err := fn(t); err != nil {
 			return err
 		}
-		evs = t.evs
+		evs, outboxed = t.evs, t.outboxed
 		return nil
 	})
 	if err == nil && len(evs) > 0 {
 		c.notify.Notify(context.WithoutCancel(ctx), evs)
+	}
+	if err == nil && outboxed && c.opts.Outboxed != nil {
+		c.opts.Outboxed()
 	}
 	return err
 }

@@ -131,6 +131,8 @@ type txEvents struct {
 	chat   *Chat
 	roomID string
 	evs    []*Event
+	// outboxed says the transaction wrote notifications (see outbox).
+	outboxed bool
 }
 
 // emit gives ev the room's next seq and writes it to the event log.

@@ -15,6 +15,9 @@ type SendInput struct {
 	Content  string
 	ClientID *string
 	ReplyTo  *string
+	// Mentions are user ids the message mentions: participants of the
+	// room, at most MaxMentions distinct ones; repeats are folded.
+	Mentions []string
 }
 
 // maxClientIDLength bounds client ids, in code points.
@@ -49,6 +52,10 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 	if in.ReplyTo != nil && (*in.ReplyTo == "" || len(*in.ReplyTo) > 64 || !printable(*in.ReplyTo)) {
 		return nil, false, Invalidf("reply_to is not a message of this room")
 	}
+	mentions, err := cleanMentions(in.Mentions)
+	if err != nil {
+		return nil, false, err
+	}
 	err = c.send(ctx, actor, sendKey{room: roomID, user: actor.UserID, clientID: in.ClientID}, func(t *txEvents, s *standing) error {
 		msg, created = nil, false // a batch rolled back runs its sends again
 		if err := s.requireMember(); err != nil {
@@ -59,7 +66,11 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 		case err != nil:
 			return err
 		case prev != nil && (prev.SentAs(content) || prev.IsDeleted):
-			msg = prev
+			// A copy: a PostgreSQL batch hands every retry of one client
+			// id the same cached message, and each answer fills in its
+			// own caller's reactions (below).
+			orig := *prev
+			msg = &orig
 			return nil
 		case prev != nil:
 			return WithDetail(ErrConflict, "client_id %q was already used for another message", *in.ClientID)
@@ -76,20 +87,28 @@ func (c *Chat) Send(ctx context.Context, actor Actor, roomID string, in SendInpu
 				return Invalidf("reply_to is not a message of this room")
 			}
 		}
+		// Before the seq is taken: a refusal then leaves nothing behind
+		// (see sendBatcher).
+		if err := checkMentioned(t.db, roomID, mentions, nil); err != nil {
+			return err
+		}
 		seq, err := t.nextSeq(roomID)
 		if err != nil {
 			return err
 		}
 		msg = &Message{ID: newID(), RoomID: roomID, Seq: seq, SenderID: actor.UserID, SenderName: senderName(s),
-			Content: content, CreatedAt: s.at, ReplyTo: in.ReplyTo, ClientID: in.ClientID}
+			Content: content, CreatedAt: s.at, ReplyTo: in.ReplyTo, ClientID: in.ClientID, Mentions: mentions}
 		if err := t.insert(insertMessage, msg.ID, msg.RoomID, msg.Seq, msg.SenderID, msg.SenderName, msg.Content, msg.CreatedAt,
-			msg.EditedAt, msg.ReplyTo, msg.IsDeleted, msg.ClientID); err != nil {
+			msg.EditedAt, msg.ReplyTo, msg.IsDeleted, msg.ClientID, msg.Mentions); err != nil {
 			return err
 		}
 		if err := s.recordPost(t.txn, c.opts.SendRate, true); err != nil {
 			return err
 		}
 		if err := t.append(&Event{RoomID: roomID, Seq: seq, Type: EventMessageCreated, Time: s.at, MessageID: msg.ID, Payload: msg}); err != nil {
+			return err
+		}
+		if err := t.notifyMentioned(msg, newlyMentioned(mentions, nil, actor.UserID), s.at); err != nil {
 			return err
 		}
 		created = true
@@ -194,9 +213,16 @@ func messageErr(err error) error {
 }
 
 // Edit changes the content of the sender's own message, under the same checks
-// as a send but slow mode.
-func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string) (*Message, error) {
+// as a send but slow mode. With mentions (not nil) it replaces the message's
+// mentions: users it mentioned before may stay though they have left, new
+// ones must be participants, and only the new ones are notified. Without, the
+// mentions stay as they were.
+func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string, mentions []string) (*Message, error) {
 	content, err := NormalizeContent(content, c.opts.MaxMessageLength)
+	if err != nil {
+		return nil, err
+	}
+	newMentions, err := cleanMentions(mentions)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +244,14 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 			return err
 		}
 		changes := map[string]any{"content": content, "edited_at": &s.at}
+		var notify []string
+		if newMentions != nil {
+			if err := checkMentioned(t.db, roomID, newMentions, m.Mentions); err != nil {
+				return err
+			}
+			notify = newlyMentioned(newMentions, m.Mentions, actor.UserID)
+			m.Mentions, changes["mentions"] = newMentions, newMentions
+		}
 		if m.ClientID != nil && m.SentSHA256 == nil { // the first edit: keep what a retried send is compared with
 			sent := contentSHA256(m.Content)
 			m.SentSHA256, changes["sent_sha256"] = &sent, sent
@@ -234,7 +268,10 @@ func (c *Chat) Edit(ctx context.Context, actor Actor, roomID, id, content string
 			return err
 		}
 		m.Reactions = tallies[m.ID]
-		return t.emit(&Event{RoomID: roomID, Type: EventMessageUpdated, MessageID: m.ID, Payload: &m})
+		if err := t.emit(&Event{RoomID: roomID, Type: EventMessageUpdated, MessageID: m.ID, Payload: &m}); err != nil {
+			return err
+		}
+		return t.notifyMentioned(&m, notify, s.at)
 	})
 	return &m, err
 }
@@ -260,11 +297,16 @@ func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string
 		if m.IsDeleted {
 			return nil
 		}
-		m.Content, m.IsDeleted, m.SentSHA256 = "", true, nil
-		if err := t.db.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true, "sent_sha256": nil}).Error; err != nil {
+		// Who it mentioned goes with the text: a tombstone says nothing.
+		m.Content, m.IsDeleted, m.SentSHA256, m.Mentions = "", true, nil, nil
+		if err := t.db.Model(&m).Updates(map[string]any{"content": "", "is_deleted": true, "sent_sha256": nil,
+			"mentions": UserIDs(nil)}).Error; err != nil {
 			return err
 		}
 		if err := dropReactions(t.db, m.ID); err != nil {
+			return err
+		}
+		if err := dropNotifications(t.db, m.ID); err != nil {
 			return err
 		}
 		if err := c.eraseFromLog(t.db, &m); err != nil {

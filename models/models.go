@@ -109,6 +109,9 @@ type Message struct {
 	// SentSHA256 is the SHA-256 of the content as first sent, kept from the
 	// first edit of a message sent with a client id (see SentAs).
 	SentSHA256 *string `gorm:"column:sent_sha256"`
+	// Mentions are the users the message mentions, in order of first
+	// mention; nil or empty when none.
+	Mentions UserIDs
 	// Reactions is the tally, filled by reads; it is not a column.
 	Reactions []Reaction `gorm:"-"`
 }

@@ -260,6 +260,9 @@ func (c *Chat) CloseRoom(ctx context.Context, actor Actor, roomID string) error 
 		if err := t.emit(&Event{RoomID: roomID, Type: EventRoomClosed, Payload: RoomClosed{By: actor.UserID}}); err != nil {
 			return err
 		}
+		if err := t.outbox(&Notification{Type: NotifyRoomClosed, Payload: RoomClosed{By: actor.UserID}}); err != nil {
+			return err
+		}
 		for _, m := range []any{&EventRow{}, &Message{}, &Participant{}, &Mute{}, &Ban{}, &SendLimit{}, &ReactionLimit{}, &LogEntry{}} {
 			if err := t.db.Where("room_id = ?", roomID).Delete(m).Error; err != nil {
 				return err

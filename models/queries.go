@@ -80,8 +80,8 @@ var (
 	insertEvent = &insertRow{into: "INSERT INTO events (room_id, seq, type, target_id, message_id, data, created_at)",
 		row: "(?, ?, ?, ?, ?, ?, ?)"}
 	insertMessage = &insertRow{
-		into: "INSERT INTO messages (id, room_id, seq, sender_id, sender_name, content, created_at, edited_at, reply_to, is_deleted, client_id)",
-		row:  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"}
+		into: "INSERT INTO messages (id, room_id, seq, sender_id, sender_name, content, created_at, edited_at, reply_to, is_deleted, client_id, mentions)",
+		row:  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"}
 	upsertSendLimit = &insertRow{into: "INSERT INTO send_limits (room_id, user_id, last_post_at, tokens, tokens_at)",
 		row: "(?, ?, ?, ?, ?)",
 		tail: " ON CONFLICT (room_id, user_id) DO UPDATE SET last_post_at = excluded.last_post_at, tokens = excluded.tokens," +
@@ -89,7 +89,7 @@ var (
 	// oneRow holds each statement for one row, built once: exec keys
 	// the SQLite writer's prepared statements by their text.
 	oneRow = map[*insertRow]string{insertEvent: insertEvent.sql(1), insertMessage: insertMessage.sql(1),
-		upsertSendLimit: upsertSendLimit.sql(1)}
+		upsertSendLimit: upsertSendLimit.sql(1), insertNotification: insertNotification.sql(1)}
 )
 
 // insert writes one row with s, or leaves it to the send cache to write

@@ -116,7 +116,7 @@ func (c *sendCache) flush(t *txn) error {
 			return err
 		}
 	}
-	for _, s := range []*insertRow{insertMessage, insertEvent, upsertSendLimit} {
+	for _, s := range []*insertRow{insertMessage, insertEvent, upsertSendLimit, insertNotification} {
 		if rows := c.rows[s]; len(rows) > 0 {
 			if _, err := t.exec(s.sql(len(rows)), slices.Concat(rows...)...); err != nil {
 				return err

@@ -236,7 +236,7 @@ func TestSeqDenseAcrossEvents(t *testing.T) {
 		m2 := must3[*models.Message](t, "Send reply")(n.chat.Send(ctx, owner, "r", models.SendInput{Content: "hi bob", ReplyTo: &reply}))
 		must[*models.Mute](t, "Mute")(n.chat.Mute(ctx, owner, "r", carol.UserID, time.Minute, nil))
 		check(t, "Unmute", n.chat.Unmute(ctx, owner, "r", carol.UserID))
-		must[*models.Message](t, "Edit")(n.chat.Edit(ctx, bob, "r", m1.ID, "hello, edited"))
+		must[*models.Message](t, "Edit")(n.chat.Edit(ctx, bob, "r", m1.ID, "hello, edited", nil))
 		check(t, "DeleteMessage", n.chat.DeleteMessage(ctx, owner, "r", m1.ID))
 		check(t, "DeleteMessage again", n.chat.DeleteMessage(ctx, owner, "r", m1.ID)) // idempotent: no event
 		must[*models.Participant](t, "SetRole")(n.chat.SetRole(ctx, owner, "r", carol.UserID, models.RoleModerator))

@@ -18,6 +18,7 @@ import (
 	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
+	"github.com/resonate/resonate-chat/webhook"
 )
 
 // Config is everything the server is built from. main fills it from flags and
@@ -51,6 +52,11 @@ type Config struct {
 	Stream stream.Options
 	// LiveKit enables POST /webhooks/livekit when its key and secret are set.
 	LiveKit livekit.Config
+	// Webhook, when its URL is set, sends notifications (mentions, rooms
+	// closed) to it through the outbox; its Log and Observer are the
+	// server's. WebhookNoContent leaves message text out of them.
+	Webhook          webhook.Options
+	WebhookNoContent bool
 	// Dev serves POST /dev/token, which signs a token for anyone who asks.
 	Dev bool
 	// Limits bound streams and unauthenticated requests per client.
@@ -71,6 +77,8 @@ type Server struct {
 	Broadcaster broadcast.Broadcaster
 	Chat        *models.Chat
 	Metrics     *handlers.Metrics
+	// Webhook delivers the outbox; nil without a webhook URL.
+	Webhook *webhook.Sender
 }
 
 // New opens the store, picks the broadcaster, chains the verifiers and builds
@@ -90,6 +98,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	opts := cfg.Chat
 	opts.Observer = metrics
+	var sender *webhook.Sender
+	if cfg.Webhook.URL != "" {
+		wo := cfg.Webhook
+		wo.Log, wo.Observer = cmp.Or(wo.Log, log), metrics
+		sender = webhook.New(store, wo)
+		opts.Notify, opts.Outboxed = api.NotificationEncoder(!cfg.WebhookNoContent), sender.Kick
+		log.Info("notifications go to a webhook", "content", !cfg.WebhookNoContent)
+	}
 	chat := models.NewChat(store, api.EncodeEvent, handlers.NewNotifier(hub, metrics, log), opts)
 	deps := handlers.Deps{Chat: chat, Store: store, Broadcaster: hub, Verifier: verifier(ctx, cfg),
 		Tickets: identity.NewTickets(cfg.Secret).WithTTL(cfg.TicketTTL), Metrics: metrics, Log: log,
@@ -97,12 +113,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Dev {
 		deps.DevSigner = identity.NewHS256(cfg.Secret)
 	}
-	return &Server{Server: handlers.New(deps), Store: store, Broadcaster: hub, Chat: chat, Metrics: metrics}, nil
+	return &Server{Server: handlers.New(deps), Store: store, Broadcaster: hub, Chat: chat, Metrics: metrics, Webhook: sender}, nil
 }
 
-// Close closes the broadcaster, then the store. Call it once the streams
-// have ended (StopStreams, then WaitStreams or the HTTP server's Close).
+// Close stops the webhook sender, then closes the broadcaster, then the
+// store. Call it once the streams have ended (StopStreams, then WaitStreams
+// or the HTTP server's Close).
 func (s *Server) Close() {
+	if s.Webhook != nil {
+		s.Webhook.Close()
+	}
 	s.Broadcaster.Close()
 	s.Store.Close()
 }

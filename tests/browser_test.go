@@ -105,6 +105,27 @@ func TestBrowserDemo(t *testing.T) {
 		bob.waitJS("the unlock", `!document.getElementById('content').disabled && document.getElementById('lock-state').hidden`)
 	})
 
+	t.Run("mentions are highlighted, more for me", func(t *testing.T) {
+		// The composer sends the ids of the participants a message names
+		// with @, by user id or by display name.
+		alice.say("@bob is the mic on now?")
+		bob.say("yes @Alice, loud and clear")
+		page := s.Client(t, "alice").History(room, "?limit=2")
+		if got := [][]string{page.Messages[1].Mentions, page.Messages[0].Mentions}; !slices.Equal(got[0], []string{"bob"}) || !slices.Equal(got[1], []string{"alice"}) {
+			t.Fatalf("the composer sent mentions %v, want [bob] and [alice]", got)
+		}
+		mentioned := func(text, cls string) string {
+			return `[...document.querySelectorAll('#messages li.msg')].some(li => li.querySelector('.text').textContent === ` + jsString(text) +
+				` && li.matches(` + jsString(cls) + `))`
+		}
+		bob.waitJS("bob's mention, strongly", mentioned("@bob is the mic on now?", `.mentions-me`)+
+			` && [...document.querySelectorAll('#messages .mention.me')].some(e => e.textContent === '@bob')`)
+		alice.waitJS("bob's mention, for alice", mentioned("@bob is the mic on now?", `.mentions:not(.mentions-me)`)+
+			` && [...document.querySelectorAll('#messages .mention:not(.me)')].some(e => e.textContent === '@bob')`)
+		alice.waitJS("alice's mention, strongly", mentioned("yes @Alice, loud and clear", `.mentions-me`)+
+			` && [...document.querySelectorAll('#messages .mention.me')].some(e => e.textContent === '@Alice')`)
+	})
+
 	t.Run("the page resumes after a restart", func(t *testing.T) {
 		carol := s.Client(t, "carol")
 		carol.Join(room)

@@ -32,6 +32,7 @@ import (
 	"github.com/resonate/resonate-chat/handlers/stream"
 	"github.com/resonate/resonate-chat/models"
 	"github.com/resonate/resonate-chat/server"
+	"github.com/resonate/resonate-chat/webhook"
 )
 
 // TestMain sets gin's process-wide mode as main does (libraryGlobals), so
@@ -63,6 +64,10 @@ type Options struct {
 	Limits handlers.Limits
 	// TicketTTL replaces the stream tickets' 60 s life; 0 keeps it.
 	TicketTTL time.Duration
+	// Webhook, when its URL is set, sends notifications there;
+	// WebhookNoContent leaves message text out.
+	Webhook          webhook.Options
+	WebhookNoContent bool
 }
 
 // streamTransport is the transport of every test server's streams and of
@@ -156,7 +161,7 @@ func (s *Server) start(t testing.TB, o Options) {
 		Verifiers: o.Verifiers, Queue: o.Queue,
 		Chat:    models.Options{HistoryLimit: o.HistoryLimit, MaxMessageLength: o.MaxLength, SendRate: o.SendRate, ReactionRate: o.ReactionRate},
 		Stream:  stream.Options{Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout, Transport: streamTransport()},
-		LiveKit: o.LiveKit, Dev: o.Dev, Limits: o.Limits, Log: log})
+		LiveKit: o.LiveKit, Dev: o.Dev, Limits: o.Limits, Webhook: o.Webhook, WebhookNoContent: o.WebhookNoContent, Log: log})
 	if err != nil {
 		t.Fatalf("build server: %v", err)
 	}

@@ -304,8 +304,9 @@ function upsertMessage(m) {
   const fresh = !li;
   if (fresh) { li = el('li'); li.dataset.id = m.id; }
   li.className = `msg${m.is_deleted ? ' deleted' : ''}${isMe(m.sender_id) ? ' mine' : ''}`;
+  markMentions(li, m);
   li.replaceChildren(el('time', '', until(m.timestamp)), el('span', 'who', m.sender_name || m.sender_id),
-    el('span', 'text', m.is_deleted ? 'message deleted' : m.content));
+    m.is_deleted ? el('span', 'text', 'message deleted') : mentionText(m));
   if (m.edited_at && !m.is_deleted) li.append(el('span', 'edited', '(edited)'));
   if (!m.is_deleted && mayDelete(m)) {
     const b = el('button', 'small danger del', 'Delete');
@@ -491,6 +492,58 @@ function setConn(s) {
   $('conn').textContent = labels[s];
 }
 
+// ---- mentions -----------------------------------------------------------------
+
+// markMentions marks a message that mentions anyone, and more strongly one
+// that mentions me: RoomMessage.mentions says who, whatever the text says.
+function markMentions(li, m) {
+  const ids = m.is_deleted ? [] : (m.mentions || []);
+  li.classList.toggle('mentions', ids.length > 0);
+  li.classList.toggle('mentions-me', ids.some(isMe));
+}
+
+// mentionText is the message's text with each @name of a mentioned user (by
+// id or display name) in a highlight of its own, built as text nodes: the
+// content is never HTML.
+function mentionText(m) {
+  const span = el('span', 'text');
+  const names = new Map(); // lower-cased @name → the user id it mentions
+  for (const id of m.mentions || []) {
+    names.set(id.toLowerCase(), id);
+    names.set(nameOf(id).toLowerCase(), id);
+  }
+  const escaped = [...names.keys()].sort((a, b) => b.length - a.length).map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  if (!escaped.length) { span.textContent = m.content; return span; }
+  const re = new RegExp(`@(${escaped.join('|')})(?![\\p{L}\\p{N}_-])`, 'giu');
+  let at = 0;
+  for (const match of m.content.matchAll(re)) {
+    span.append(m.content.slice(at, match.index));
+    const id = names.get(match[1].toLowerCase());
+    const b = el('span', `mention${isMe(id) ? ' me' : ''}`, match[0]);
+    b.dataset.user = id;
+    span.append(b);
+    at = match.index + match[0].length;
+  }
+  span.append(m.content.slice(at));
+  return span;
+}
+
+// mentionsIn is who a message being written mentions: each @word that is a
+// participant's id or display name (one word), once.
+function mentionsIn(content) {
+  const byName = new Map();
+  for (const [id, p] of state.people) {
+    byName.set(id.toLowerCase(), id);
+    if (p.name && !/\s/.test(p.name)) byName.set(p.name.toLowerCase(), id);
+  }
+  const out = [];
+  for (const [, word] of content.matchAll(/@([\p{L}\p{N}_.-]+)/gu)) {
+    const id = byName.get(word.replace(/[.]+$/, '').toLowerCase());
+    if (id && !out.includes(id) && out.length < 20) out.push(id);
+  }
+  return out;
+}
+
 // ---- composing and room controls -------------------------------------------
 
 let clientSeq = 0;
@@ -502,7 +555,10 @@ $('composer').addEventListener('submit', async (e) => {
   // client_id makes a retried send safe: the server answers with the original.
   const clientID = `${state.user.sub}-${Date.now().toString(36)}-${++clientSeq}`;
   try {
-    const m = await send('POST', roomPath('/messages'), { content, client_id: clientID });
+    const body = { content, client_id: clientID };
+    const mentions = mentionsIn(content);
+    if (mentions.length) body.mentions = mentions;
+    const m = await send('POST', roomPath('/messages'), body);
     upsertMessage(m); // the stream brings the same message; upsert by id shows it once
     $('content').value = '';
   } catch (err) {
