@@ -72,7 +72,7 @@ type RoomClosedData struct {
 // RoomPinnedData is the data of room.pinned: the message now pinned, or
 // null when the pin was removed.
 type RoomPinnedData struct {
-	Message *RoomMessage `json:"message" extensions:"x-nullable"`
+	Message *RoomMessage `json:"message"`
 	By      string       `json:"by"`
 }
 
