@@ -107,7 +107,11 @@ func fillRoom(tx *gorm.DB, room *Room, userID string) error {
 		return nil
 	}
 	var m Message
-	if err := tx.Where("id = ? AND room_id = ?", *room.PinnedID, room.ID).Take(&m).Error; err != nil {
+	err := tx.Where("id = ? AND room_id = ?", *room.PinnedID, room.ID).Take(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil // never expected (prune spares it); a pin without its message is no pin, not a room that cannot be read
+	}
+	if err != nil {
 		return err
 	}
 	tallies, err := loadReactions(tx, []string{m.ID}, userID)

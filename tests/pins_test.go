@@ -304,3 +304,59 @@ func TestPinReplayAndClose(t *testing.T) {
 		t.Fatalf("a room reopened with a closed one's id: pinned %+v, want null", r.Pinned)
 	}
 }
+
+// TestPinRacesRetention: pins of the oldest retained message while sends
+// prune the room keep their message, on each database: on PostgreSQL the
+// prune runs apart from the sends and may wait on the pin's lock of the
+// room (see prunePostgres). A pin either finds its message gone (404) or
+// keeps it: Room.pinned is never left empty.
+func TestPinRacesRetention(t *testing.T) {
+	onEachDatabaseWith(t, Options{HistoryLimit: 3}, func(t *testing.T, s *Server) {
+		alice, bob := s.Client(t, "alice"), s.Client(t, "bob")
+		room := coreRoom(t, alice, bob)
+		for _, text := range coreTexts("m", 3) {
+			bob.Send(room, text)
+		}
+		stop, done := make(chan struct{}), make(chan error, 1)
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				if code, body, err := corePost(s, bob.Token, room, map[string]string{"content": fmt.Sprint("s", i)}); err != nil || code != http.StatusCreated {
+					done <- fmt.Errorf("send: %d %s %v", code, body, err)
+					return
+				}
+			}
+		}()
+		pinned, pins := "", 0
+		for range 40 {
+			if got := pinnedID(getRoom(alice, room)); got != pinned {
+				close(stop)
+				t.Fatalf("after pinning %q: Room.pinned is %q", pinned, got)
+			}
+			h := alice.History(room, "?limit=3")
+			oldest := h.Messages[len(h.Messages)-1].ID
+			switch r := alice.Do("PUT", pinPath(room), map[string]string{"message_id": oldest}); r.Status {
+			case http.StatusOK:
+				pinned, pins = oldest, pins+1
+			case http.StatusNotFound: // pruned before the pin
+			default:
+				close(stop)
+				t.Fatalf("pin: %d %s", r.Status, r.Body)
+			}
+		}
+		close(stop)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := pinnedID(getRoom(alice, room)); got != pinned || pins == 0 {
+			t.Fatalf("at the end: Room.pinned %q after %d pins, want %q", got, pins, pinned)
+		}
+		alice.Must(http.StatusOK, "GET", "/api/v1/rooms/"+room+"/messages/"+pinned, nil, nil)
+		t.Logf("%d of 40 pins found their message", pins)
+	})
+}
