@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -42,13 +43,15 @@ var build struct {
 
 // serverBinary builds the server with -race, once per test run. The output
 // path is stable, so go build skips relinking an up-to-date binary and runs
-// leave no litter behind.
+// leave no litter behind; it names the checkout, so that test runs of two
+// checkouts (worktrees) on one machine do not build over each other's binary.
 func serverBinary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Dir(filepath.Dir(file))
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("resonate-chat-test-%d", os.Getuid()))
+		checkout := sha256.Sum256([]byte(root))
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("resonate-chat-test-%d-%x", os.Getuid(), checkout[:6]))
 		if build.err = os.MkdirAll(dir, 0o700); build.err != nil {
 			return
 		}
