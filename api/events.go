@@ -69,6 +69,13 @@ type RoomClosedData struct {
 	By string `json:"by"`
 }
 
+// RoomPinnedData is the data of room.pinned: the message now pinned, or
+// null when the pin was removed.
+type RoomPinnedData struct {
+	Message *RoomMessage `json:"message"`
+	By      string       `json:"by"`
+}
+
 // HistoryResetData is the data of history.reset.
 type HistoryResetData struct {
 	OldestSeq int64 `json:"oldest_seq"`
@@ -108,6 +115,13 @@ func EncodeEvent(ev *models.Event) ([]byte, error) {
 		data = ChatUpdatedData{LockedUntil: Time(p.LockedUntil), SlowModeSeconds: p.SlowModeSeconds, By: p.By}
 	case models.RoomClosed:
 		data = RoomClosedData{By: p.By}
+	case models.RoomPinned:
+		d := RoomPinnedData{By: p.By}
+		if p.Message != nil {
+			m := newEventMessage(p.Message)
+			d.Message = &m
+		}
+		data = d
 	case models.HistoryReset:
 		data = HistoryResetData{OldestSeq: p.OldestSeq}
 	case nil:

@@ -31,12 +31,25 @@ type Room struct {
 	CreatedAt        string       `json:"created_at" validate:"required" format:"date-time" example:"2026-11-25T09:00:00.000000Z"`
 	Chat             ChatSettings `json:"chat" validate:"required"`
 	ParticipantCount int64        `json:"participant_count" validate:"required" example:"3"`
+	// Pinned is the pinned message as it is now (edits and reactions
+	// included), or null.
+	Pinned *RoomMessage `json:"pinned" validate:"required" extensions:"x-nullable"`
 }
 
-// NewRoom converts a room.
+// NewRoom converts a room for an answer to a caller.
 func NewRoom(r *models.Room) Room {
-	return Room{ID: r.ID, Name: r.Name, OwnerID: r.OwnerID, CreatedAt: ts(r.CreatedAt), ParticipantCount: r.ParticipantCount,
+	out := Room{ID: r.ID, Name: r.Name, OwnerID: r.OwnerID, CreatedAt: ts(r.CreatedAt), ParticipantCount: r.ParticipantCount,
 		Chat: ChatSettings{LockedUntil: Time(activeUntil(r.LockedUntil)), SlowModeSeconds: r.SlowModeSeconds}}
+	if r.Pinned != nil {
+		m := NewMessage(r.Pinned)
+		out.Pinned = &m
+	}
+	return out
+}
+
+// PinRequest pins a message of the room.
+type PinRequest struct {
+	MessageID string `json:"message_id" binding:"required" example:"k7x2m4q9v3n8p1r5t6w0y2z4ab"`
 }
 
 // activeUntil hides a time that has passed: a lock or mute that ran out.

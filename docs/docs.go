@@ -2261,6 +2261,186 @@ const docTemplate = `{
                 }
             }
         },
+        "/rooms/{room}/pin": {
+            "put": {
+                "security": [
+                    {
+                        "Bearer": []
+                    }
+                ],
+                "description": "Moderator, owner or admin, not muted. Pins a message of the room, replacing the pinned one if any; the room's ` + "`" + `pinned` + "`" + ` is then that message. Pinning the message already pinned answers the same and sends no event. Streams get ` + "`" + `room.pinned` + "`" + `. A pinned message is kept while pinned, even past retention; deleting it unpins it.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "moderation"
+                ],
+                "summary": "Pin a message",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "room id",
+                        "name": "room",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "description": "the message to pin",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/api.PinRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.Room"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden, not_participant, banned, muted",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "not_found: no such room, or no such message in it, or the message was deleted",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "too_large",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "unsupported_media_type",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
+                    "503": {
+                        "description": "unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "security": [
+                    {
+                        "Bearer": []
+                    }
+                ],
+                "description": "Moderator, owner or admin, not muted. Removes the room's pin; idempotent (nothing pinned: 204 and no event). Streams get ` + "`" + `room.pinned` + "`" + ` with a null message.",
+                "tags": [
+                    "moderation"
+                ],
+                "summary": "Unpin the pinned message",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "room id",
+                        "name": "room",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "400": {
+                        "description": "invalid",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden, not_participant, banned, muted",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "not_found",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited: too many tokens from this address needed the identity provider and were refused",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    },
+                    "503": {
+                        "description": "unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/api.Problem"
+                        },
+                        "headers": {
+                            "Retry-After": {
+                                "type": "integer",
+                                "description": "seconds to wait before trying again"
+                            }
+                        }
+                    }
+                }
+            }
+        },
         "/rooms/{room}/stream-ticket": {
             "post": {
                 "security": [
@@ -2766,6 +2946,18 @@ const docTemplate = `{
                 }
             }
         },
+        "api.PinRequest": {
+            "type": "object",
+            "required": [
+                "message_id"
+            ],
+            "properties": {
+                "message_id": {
+                    "type": "string",
+                    "example": "k7x2m4q9v3n8p1r5t6w0y2z4ab"
+                }
+            }
+        },
         "api.Problem": {
             "type": "object",
             "required": [
@@ -2855,7 +3047,8 @@ const docTemplate = `{
                 "id",
                 "name",
                 "owner_id",
-                "participant_count"
+                "participant_count",
+                "pinned"
             ],
             "properties": {
                 "chat": {
@@ -2881,6 +3074,15 @@ const docTemplate = `{
                 "participant_count": {
                     "type": "integer",
                     "example": 3
+                },
+                "pinned": {
+                    "description": "Pinned is the pinned message as it is now (edits and reactions\nincluded), or null.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/api.RoomMessage"
+                        }
+                    ],
+                    "x-nullable": true
                 }
             }
         },

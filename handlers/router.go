@@ -114,6 +114,7 @@ func New(d Deps) *Server {
 	msgs := messageHandlers{chat: d.Chat}
 	mod := moderationHandlers{chat: d.Chat}
 	reacts := reactionHandlers{chat: d.Chat}
+	pins := pinHandlers{chat: d.Chat}
 	st := &streamHandlers{chat: d.Chat, tickets: d.Tickets, streams: srv.streams}
 
 	v1 := r.Group("/api/v1", authenticate(d.Verifier, d.Tickets, newAuthGuard(d.Limits.AuthFailures, nil)))
@@ -140,6 +141,8 @@ func New(d Deps) *Server {
 	room.DELETE("/bans/:user", mod.unban)
 	room.GET("/bans", mod.bans)
 	room.PATCH("/chat", mod.updateChat)
+	room.PUT("/pin", pins.pin)
+	room.DELETE("/pin", pins.unpin)
 	room.GET("/moderation-log", mod.moderationLog)
 	room.POST("/stream-ticket", st.ticket)
 	room.GET("/events", st.stream)

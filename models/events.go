@@ -19,6 +19,7 @@ const (
 	EventUserUnbanned      = "user.unbanned"
 	EventRoomChatUpdated   = "room.chat_updated"
 	EventRoomClosed        = "room.closed"
+	EventRoomPinned        = "room.pinned"
 	EventHistoryReset      = "history.reset"
 	EventAuthExpired       = "auth.expired"
 )
@@ -32,8 +33,9 @@ const (
 
 // Event is something that happened in a room, with its place in the room's
 // sequence. Payload is one of *Message, MessageDeleted, *Participant,
-// ParticipantLeft, MuteChange, BanChange, ChatChange, RoomClosed, or nil for
-// the per-stream events; Data is the envelope as encoded by Chat's encoder.
+// ParticipantLeft, MuteChange, BanChange, ChatChange, RoomClosed,
+// MessageReactions, RoomPinned, or nil for the per-stream events; Data is
+// the envelope as encoded by Chat's encoder.
 type Event struct {
 	RoomID    string
 	Seq       int64
@@ -84,6 +86,13 @@ type ChatChange struct {
 // RoomClosed is the payload of room.closed.
 type RoomClosed struct {
 	By string
+}
+
+// RoomPinned is the payload of room.pinned: the message now pinned, nil
+// when the pin was removed.
+type RoomPinned struct {
+	Message *Message
+	By      string
 }
 
 // HistoryReset is the payload of history.reset.

@@ -171,7 +171,9 @@ func (c *Chat) History(ctx context.Context, actor Actor, roomID string, q Histor
 	var page HistoryPage
 	err := c.member(ctx, actor, roomID, func(tx *gorm.DB, s *standing) error {
 		page.HeadSeq = s.room.LastSeq
-		db := tx.Where("room_id = ?", roomID).Limit(q.Limit + 1)
+		// From oldest_seq on: a pinned message older than that is kept for
+		// the pin (Room.pinned), not for history.
+		db := tx.Where("room_id = ? AND seq >= ?", roomID, s.room.OldestSeq).Limit(q.Limit + 1)
 		switch {
 		case q.After != nil:
 			db = db.Where("seq > ?", *q.After).Order("seq ASC")
@@ -316,6 +318,11 @@ func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string
 			Payload: MessageDeleted{ID: m.ID, Seq: m.Seq, DeletedBy: actor.UserID}}); err != nil {
 			return err
 		}
+		if p := s.room.PinnedID; p != nil && *p == m.ID {
+			if err := setPin(t, s, nil); err != nil {
+				return err
+			}
+		}
 		if m.SenderID == actor.UserID {
 			return nil
 		}
@@ -323,17 +330,26 @@ func (c *Chat) DeleteMessage(ctx context.Context, actor Actor, roomID, id string
 	})
 }
 
-// eraseFromLog re-encodes every logged event that carried m's text with the
-// tombstone instead, so a replay never serves it again.
+// eraseFromLog re-encodes every logged event that carried m's text (its
+// creation, its edits, its pins) with the tombstone instead, so a replay
+// never serves it again.
 func (c *Chat) eraseFromLog(tx *gorm.DB, m *Message) error {
 	var rows []EventRow
 	err := tx.Where("room_id = ? AND message_id = ? AND type IN ?", m.RoomID, m.ID,
-		[]string{EventMessageCreated, EventMessageUpdated}).Find(&rows).Error
+		[]string{EventMessageCreated, EventMessageUpdated, EventRoomPinned}).Find(&rows).Error
 	if err != nil {
 		return err
 	}
 	for _, r := range rows {
-		data, err := c.encode(&Event{RoomID: r.RoomID, Seq: r.Seq, Type: r.Type, Time: r.CreatedAt, MessageID: m.ID, Payload: m})
+		var payload any = m
+		if r.Type == EventRoomPinned {
+			by, err := pinnedBy(r.Data)
+			if err != nil {
+				return err
+			}
+			payload = RoomPinned{Message: m, By: by}
+		}
+		data, err := c.encode(&Event{RoomID: r.RoomID, Seq: r.Seq, Type: r.Type, Time: r.CreatedAt, MessageID: m.ID, Payload: payload})
 		if err != nil {
 			return err
 		}

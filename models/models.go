@@ -31,8 +31,12 @@ type Room struct {
 	LockedUntil     *time.Time
 	SlowModeSeconds int
 	ClosedAt        *time.Time
-	// ParticipantCount is filled by reads; it is not a column.
-	ParticipantCount int64 `gorm:"-"`
+	// PinnedID is the pinned message's id, nil when none is pinned.
+	PinnedID *string
+	// ParticipantCount and Pinned (the pinned message, with its reactions)
+	// are filled by reads (see fillRoom); they are not columns.
+	ParticipantCount int64    `gorm:"-"`
+	Pinned           *Message `gorm:"-"`
 }
 
 // Participant is a user who has joined a room. MutedUntil is filled by reads

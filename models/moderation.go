@@ -215,7 +215,7 @@ func (c *Chat) UpdateChat(ctx context.Context, actor Actor, roomID string, u Cha
 		}
 		room.LastSeq = t.evs[len(t.evs)-1].Seq
 		out = room
-		if err := countParticipants(t.db, out); err != nil {
+		if err := fillRoom(t.db, out, actor.UserID); err != nil {
 			return err
 		}
 		return t.log(&LogEntry{Action: LogChat, ActorID: actor.UserID, Until: room.LockedUntil})
@@ -269,7 +269,7 @@ func (c *Chat) CloseRoom(ctx context.Context, actor Actor, roomID string) error 
 			}
 		}
 		return t.db.Model(&Room{}).Where("id = ?", roomID).Updates(map[string]any{
-			"closed_at": now(), "locked_until": nil, "slow_mode_seconds": 0}).Error
+			"closed_at": now(), "locked_until": nil, "slow_mode_seconds": 0, "pinned_id": nil}).Error
 	})
 }
 

@@ -180,6 +180,9 @@ func (t *txn) sentBefore(roomID, senderID string, clientID *string) (*Message, e
 // holds the room's lock (see atCommitOrSoon, sendBatcher.soon): the contract
 // allows a second for what falls out to be deleted.
 //
+// The pinned message is kept however old it is (see pins.go); unpinning it
+// deletes it if it is older than the room keeps. Its events are not kept.
+//
 // It runs after every send, so it is written in plain SQL (see exec).
 func (t *txn) prune(roomID string, keep int) error {
 	if t.pg {
@@ -199,7 +202,8 @@ func (t *txn) prune(roomID string, keep int) error {
 	if t.cache != nil {
 		t.cache.setOldest(roomID, oldest) // sends read the room from the cache
 	}
-	if _, err := t.exec("DELETE FROM messages WHERE room_id = ? AND seq < ?", roomID, oldest); err != nil {
+	if _, err := t.exec("DELETE FROM messages WHERE room_id = ? AND seq < ? AND id IS NOT (SELECT pinned_id FROM rooms WHERE id = ?)",
+		roomID, oldest, roomID); err != nil {
 		return err
 	}
 	_, err = t.exec("DELETE FROM events WHERE room_id = ? AND seq < ?", roomID, oldest)
@@ -211,10 +215,17 @@ func (t *txn) prune(roomID string, keep int) error {
 // the old oldest_seq, below which nothing is left: a range open below would
 // walk every row deleted before and not yet vacuumed, which under a steady
 // stream of sends grew to thousands of index entries a prune.
+//
+// The pinned message spared is the one moved's UPDATE returns: the UPDATE
+// waits for a pin or unpin holding the room's row and then reads the row as
+// that committed (READ COMMITTED re-reads an updated row), where the
+// statement's snapshot could miss a pin made meanwhile. A pin that waits for
+// the prune instead finds its message gone: 404.
 const prunePostgres = `WITH cut AS (SELECT seq FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?),
  old AS (SELECT oldest_seq FROM rooms WHERE id = ?),
  moved AS (UPDATE rooms SET oldest_seq = cut.seq FROM cut, old WHERE rooms.id = ? AND rooms.oldest_seq < cut.seq
-  RETURNING old.oldest_seq AS low, cut.seq AS high),
- m AS (DELETE FROM messages WHERE room_id = ? AND seq >= (SELECT low FROM moved) AND seq < (SELECT high FROM moved)),
+  RETURNING old.oldest_seq AS low, cut.seq AS high, rooms.pinned_id AS pinned),
+ m AS (DELETE FROM messages WHERE room_id = ? AND seq >= (SELECT low FROM moved) AND seq < (SELECT high FROM moved)
+  AND id IS DISTINCT FROM (SELECT pinned FROM moved)),
  e AS (DELETE FROM events WHERE room_id = ? AND seq >= (SELECT low FROM moved) AND seq < (SELECT high FROM moved))
 SELECT 1`

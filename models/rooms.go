@@ -39,7 +39,7 @@ func (c *Chat) CreateRoom(ctx context.Context, actor Actor, id, name string) (ro
 				return WithDetail(ErrConflict, "room id %q is taken", id)
 			}
 			room = &old
-			return countParticipants(tx, room)
+			return fillRoom(tx, room, actor.UserID)
 		case err == nil:
 			room = &Room{ID: id, Name: name, OwnerID: actor.UserID, CreatedAt: now(), LastSeq: old.LastSeq, OldestSeq: old.LastSeq + 1}
 			err = tx.Select("*").Save(room).Error
@@ -83,12 +83,13 @@ func displayName(a Actor) string {
 	return a.UserID
 }
 
-// GetRoom returns the room to a participant or admin.
+// GetRoom returns the room, its pinned message included, to a participant or
+// admin.
 func (c *Chat) GetRoom(ctx context.Context, actor Actor, roomID string) (*Room, error) {
 	var room *Room
 	err := c.member(ctx, actor, roomID, func(tx *gorm.DB, s *standing) error {
 		room = s.room
-		return countParticipants(tx, room)
+		return fillRoom(tx, room, actor.UserID)
 	})
 	return room, err
 }

@@ -18,7 +18,7 @@ import (
 // makes a missing browser a failure instead of a skip.
 
 // TestBrowserDemo: two users chat in two browser contexts; the owner
-// moderates (delete, mute, lock, ban) and the other page sees each action
+// moderates (delete, mute, lock, pin, ban) and the other page sees each action
 // arrive live; the server restarts and the page resumes without losing or
 // doubling a message.
 func TestBrowserDemo(t *testing.T) {
@@ -158,6 +158,26 @@ func TestBrowserDemo(t *testing.T) {
 		if !slices.Equal(texts, want) {
 			t.Fatalf("bob's page after the restart:\n got %q\nwant %q", texts, want)
 		}
+	})
+
+	t.Run("a pin arrives live, shows on entering, and goes", func(t *testing.T) {
+		var id string
+		for _, m := range alice.messages() {
+			if m.Text == "and we are back" {
+				id = m.ID
+			}
+		}
+		banner := `!document.getElementById('pinned').hidden && document.getElementById('pinned-text').textContent === "and we are back"`
+		bob.waitJS("no pin yet, no pin controls", `document.getElementById('pinned').hidden && !document.querySelector('#messages button.pin')`)
+		alice.do(chromedp.Click(chromedp.CSS(`#messages li[data-id=` + jsString(id) + `] button.pin`)))
+		bob.waitJS("the pinned banner", banner)
+		bob.waitJS("no unpin for a participant", `getComputedStyle(document.getElementById('unpin')).display === 'none'`)
+		bob.do(chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("room-id")))
+		bob.enter(room, "join")
+		bob.waitJS("the pinned banner from the room", banner)
+		alice.do(chromedp.Click(chromedp.ID("unpin")))
+		bob.waitJS("the banner gone", `document.getElementById('pinned').hidden`)
+		alice.waitJS("the banner gone", `document.getElementById('pinned').hidden`)
 	})
 
 	t.Run("a ban arrives live and ends the stream", func(t *testing.T) {

@@ -638,3 +638,20 @@ func TestMultiNodeDeploymentsShareRedis(t *testing.T) {
 		t.Fatalf("deployment b's stream got %d events from deployment a: %v", len(extra), extra)
 	}
 }
+
+// TestMultiNodePin: a pin made on node 0 reaches a stream on node 1 through
+// Redis, and node 1's Room shows it; so does the unpin.
+func TestMultiNodePin(t *testing.T) {
+	cl := StartCluster(t, 2, "")
+	room := setupRoom(t, cl, "alice", "bob")
+	alice0, bob1 := cl.Client(t, "alice", 0), cl.Client(t, "bob", 1)
+	m := alice0.Send(room, "pin me")
+	st := bob1.Stream(room, "Last-Event-ID", strconv.FormatInt(m.Seq, 10))
+	pin(alice0, room, m.ID)
+	wantPinned(t, pinnedData(t, st.NextRoomEvent(5*time.Second)), m.ID, "alice")
+	if r := getRoom(bob1, room); pinnedID(r) != m.ID {
+		t.Fatalf("GET room on node1: pinned %q, want %q", pinnedID(r), m.ID)
+	}
+	alice0.Must(http.StatusNoContent, "DELETE", pinPath(room), nil, nil)
+	wantPinned(t, pinnedData(t, st.NextRoomEvent(5*time.Second)), "", "alice")
+}

@@ -220,7 +220,7 @@ func (e *errorsTB) Errorf(format string, args ...any) {
 // types and stray paths fail.
 func TestOpenAPISpecCheckCatchesLies(t *testing.T) {
 	t.Parallel()
-	room := `{"id":"r","name":"R","owner_id":"a","created_at":"2026-11-25T09:00:00.000000Z","chat":{"locked_until":null,"slow_mode_seconds":0},"participant_count":1}`
+	room := `{"id":"r","name":"R","owner_id":"a","created_at":"2026-11-25T09:00:00.000000Z","chat":{"locked_until":null,"slow_mode_seconds":0},"participant_count":1,"pinned":null}`
 	problem := `{"type":"about:blank","title":"Not Found","status":404,"detail":"no such room","code":"not_found"}`
 	cases := []struct {
 		name, method, path string
@@ -235,6 +235,7 @@ func TestOpenAPISpecCheckCatchesLies(t *testing.T) {
 		{"missing field", "GET", "/api/v1/rooms/r", 200, "application/json", strings.Replace(room, `"owner_id":"a",`, "", 1), false},
 		{"extra field", "GET", "/api/v1/rooms/r", 200, "application/json", strings.Replace(room, `{"id"`, `{"secret":1,"id"`, 1), false},
 		{"null in a non-null field", "GET", "/api/v1/rooms/r", 200, "application/json", strings.Replace(room, `"name":"R"`, `"name":null`, 1), false},
+		{"a pinned message that is not one", "GET", "/api/v1/rooms/r", 200, "application/json", strings.Replace(room, `"pinned":null`, `"pinned":{"id":"m"}`, 1), false},
 		{"problem as plain JSON", "GET", "/api/v1/rooms/r", 404, "application/json", problem, false},
 		{"unknown code", "GET", "/api/v1/rooms/r", 404, api.ProblemContentType, strings.Replace(problem, "not_found", "oops", 1), false},
 		{"unknown path answered 200", "GET", "/api/v1/nope", 200, "application/json", `{}`, false},

@@ -19,6 +19,7 @@ const state = {
   stopped: true,        // no reconnecting: left, banned, closed
   people: new Map(),    // user_id -> Participant
   messages: new Map(),  // message id -> RoomMessage
+  pinned: null,         // the pinned RoomMessage, shown above the chat
   meTimer: 0,
 };
 
@@ -147,6 +148,7 @@ async function enterRoom(id) {
   const room = await api(roomPath());
   $('room-title').textContent = room.name;
   showLock(room.chat.locked_until);
+  showPinned(room.pinned);
   const page = await api(roomPath('/messages?limit=50'));
   page.messages.reverse().forEach(upsertMessage);
   state.lastSeq = page.head_seq;
@@ -314,6 +316,7 @@ function upsertMessage(m) {
     b.addEventListener('click', () => act(send('DELETE', roomPath(`/messages/${enc(m.id)}`))));
     li.append(b);
   }
+  if (!m.is_deleted && canModerate()) li.append(pinButton(m));
   if (!m.is_deleted) li.append(reactionBar(m));
   if (fresh) insertBySeq(li, m.seq);
 }
@@ -544,6 +547,39 @@ function mentionsIn(content) {
   return out;
 }
 
+// ---- the pinned message -----------------------------------------------------
+
+// The banner above the chat shows the room's pinned message: from the Room
+// when entering, replaced by each room.pinned, hidden when that is null. An
+// edit of the pinned message comes as message.updated, which updates the
+// banner by id; its deletion is followed by room.pinned null.
+function showPinned(m) {
+  state.pinned = m || null;
+  $('pinned').hidden = !m;
+  $('pinned').dataset.id = m ? m.id : '';
+  $('pinned-who').textContent = m ? m.sender_name || m.sender_id : '';
+  $('pinned-text').textContent = m ? m.content : '';
+}
+
+// pinButton is a moderator's control on a message: pin it, replacing the pin.
+function pinButton(m) {
+  const b = el('button', 'small pin', 'Pin');
+  b.type = 'button';
+  b.addEventListener('click', () => act(send('PUT', roomPath('/pin'), { message_id: m.id })));
+  return b;
+}
+
+handlers['room.pinned'] = (d, ev) => {
+  showPinned(d.message);
+  notice(ev, d.message ? `${nameOf(d.by)} pinned a message` : `${nameOf(d.by)} unpinned the message`);
+};
+const applyUpdated = handlers['message.updated'];
+handlers['message.updated'] = (m, ev) => {
+  applyUpdated(m, ev);
+  if (state.pinned?.id === m.id) showPinned(m);
+};
+$('unpin').addEventListener('click', () => act(send('DELETE', roomPath('/pin'))));
+
 // ---- composing and room controls -------------------------------------------
 
 let clientSeq = 0;
@@ -606,6 +642,7 @@ function closeRoom() {
   renderPeople();
   for (const id of ['room-title', 'role', 'standing', 'chat-error']) $(id).textContent = '';
   showLock(null);
+  showPinned(null);
   $('mod-room').hidden = true;
   document.body.classList.remove('moderating');
   $('chat').classList.remove('people-open');
