@@ -582,10 +582,16 @@ func dieWithTest() *syscall.SysProcAttr {
 // SQLite file and one on a fresh PostgreSQL database (which skips without
 // CHAT_TEST_POSTGRES).
 func onEachDatabase(t *testing.T, fn func(t *testing.T, s *Server)) {
+	onEachDatabaseWith(t, Options{}, fn)
+}
+
+// onEachDatabaseWith is onEachDatabase with servers started with o (its DB
+// set for PostgreSQL).
+func onEachDatabaseWith(t *testing.T, o Options, fn func(t *testing.T, s *Server)) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
 			t.Parallel()
-			o := Options{}
+			o := o
 			if db == "postgres" {
 				o.DB = freshDatabase(t)
 			}
