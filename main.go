@@ -26,9 +26,9 @@ import (
 	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/handlers/stream"
+	"github.com/resonate/resonate-chat/handlers/webhook"
 	"github.com/resonate/resonate-chat/models"
 	"github.com/resonate/resonate-chat/server"
-	"github.com/resonate/resonate-chat/webhook"
 )
 
 //	@title						resonate-chat

@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/resonate/resonate-chat/handlers/webhook"
 	"github.com/resonate/resonate-chat/models"
-	"github.com/resonate/resonate-chat/webhook"
 )
 
 // Metrics are the server's Prometheus metrics, on a registry of their own so

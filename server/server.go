@@ -17,8 +17,8 @@ import (
 	"github.com/resonate/resonate-chat/handlers/identity"
 	"github.com/resonate/resonate-chat/handlers/livekit"
 	"github.com/resonate/resonate-chat/handlers/stream"
+	"github.com/resonate/resonate-chat/handlers/webhook"
 	"github.com/resonate/resonate-chat/models"
-	"github.com/resonate/resonate-chat/webhook"
 )
 
 // Config is everything the server is built from. main fills it from flags and

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/resonate/resonate-chat/api"
-	"github.com/resonate/resonate-chat/webhook"
+	"github.com/resonate/resonate-chat/handlers/webhook"
 )
 
 // notification is a webhook body as a receiver decodes it.
