@@ -68,14 +68,14 @@ func coreProblem(t testing.TB, r *Response, status int, code string) api.Problem
 	return p
 }
 
-// coreMessage decodes the RoomMessage of a message.created or message.updated
-// event, checking that its id line and envelope agree.
-func coreMessage(t testing.TB, ev Event) api.RoomMessage {
+// envelope decodes an event's data line: its envelope's type, seq and data
+// of type T, checking that the envelope's type is the event line's.
+func envelope[T any](t testing.TB, ev Event) (data T, seq int64) {
 	t.Helper()
 	var env struct {
-		Type string          `json:"type"`
-		Seq  int64           `json:"seq"`
-		Data api.RoomMessage `json:"data"`
+		Type string `json:"type"`
+		Seq  int64  `json:"seq"`
+		Data T      `json:"data"`
 	}
 	if err := json.Unmarshal([]byte(ev.Data), &env); err != nil {
 		t.Fatalf("event %s data %q: %v", ev.Type, ev.Data, err)
@@ -83,10 +83,18 @@ func coreMessage(t testing.TB, ev Event) api.RoomMessage {
 	if env.Type != ev.Type {
 		t.Fatalf("envelope type: got %q, want the event line's %q", env.Type, ev.Type)
 	}
-	if ev.Type == "message.created" && (ev.ID != strconv.FormatInt(env.Seq, 10) || env.Data.Seq != env.Seq) {
-		t.Fatalf("seq: id line %q, envelope %d, message %d; want all equal", ev.ID, env.Seq, env.Data.Seq)
+	return env.Data, env.Seq
+}
+
+// coreMessage decodes the RoomMessage of a message.created or message.updated
+// event, checking that its id line and envelope agree.
+func coreMessage(t testing.TB, ev Event) api.RoomMessage {
+	t.Helper()
+	m, seq := envelope[api.RoomMessage](t, ev)
+	if ev.Type == "message.created" && (ev.ID != strconv.FormatInt(seq, 10) || m.Seq != seq) {
+		t.Fatalf("seq: id line %q, envelope %d, message %d; want all equal", ev.ID, seq, m.Seq)
 	}
-	return env.Data
+	return m
 }
 
 // coreNext reads room events until n message.created events have arrived,

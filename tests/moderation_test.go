@@ -95,18 +95,11 @@ func modSeq(t *testing.T, ev Event) int64 {
 // envelope's seq.
 func modData(t *testing.T, ev Event, v any) int64 {
 	t.Helper()
-	var env struct {
-		Type string          `json:"type"`
-		Seq  int64           `json:"seq"`
-		Data json.RawMessage `json:"data"`
+	data, seq := envelope[json.RawMessage](t, ev)
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("event %s: data %s: %v", ev.Type, data, err)
 	}
-	if err := json.Unmarshal([]byte(ev.Data), &env); err != nil || env.Type != ev.Type {
-		t.Fatalf("event %s: data %q does not decode as its envelope (%v)", ev.Type, ev.Data, err)
-	}
-	if err := json.Unmarshal(env.Data, v); err != nil {
-		t.Fatalf("event %s: data %s: %v", ev.Type, env.Data, err)
-	}
-	return env.Seq
+	return seq
 }
 
 // modUntilEvent reads st until an event of type typ and returns the events

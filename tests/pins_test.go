@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -43,18 +42,11 @@ func getRoom(c *Client, room string) api.Room {
 // whose id line and envelope agree.
 func pinnedData(t testing.TB, ev Event) api.RoomPinnedData {
 	t.Helper()
-	var env struct {
-		Type string             `json:"type"`
-		Seq  int64              `json:"seq"`
-		Data api.RoomPinnedData `json:"data"`
+	d, seq := envelope[api.RoomPinnedData](t, ev)
+	if ev.Type != "room.pinned" || seq == 0 || ev.ID != strconv.FormatInt(seq, 10) {
+		t.Fatalf("got %s (id %q, envelope seq %d), want a room.pinned room event", ev.Type, ev.ID, seq)
 	}
-	if err := json.Unmarshal([]byte(ev.Data), &env); err != nil {
-		t.Fatalf("event %s data %q: %v", ev.Type, ev.Data, err)
-	}
-	if ev.Type != "room.pinned" || env.Type != ev.Type || env.Seq == 0 || ev.ID != strconv.FormatInt(env.Seq, 10) {
-		t.Fatalf("got %s (id %q, envelope %s seq %d), want a room.pinned room event", ev.Type, ev.ID, env.Type, env.Seq)
-	}
-	return env.Data
+	return d
 }
 
 // nextPinned skips other room events up to the next room.pinned.
