@@ -2,7 +2,9 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -31,6 +33,9 @@ type sse struct {
 	log      *slog.Logger
 	started  time.Time
 	buf      *[]byte
+	// stuck is set when a write outlived its deadline: the client stopped
+	// reading, which is falling behind as much as a full queue is.
+	stuck bool
 	// lastFlush, interval and the rate window pace flushes in a busy room
 	// (see FlushInterval).
 	lastFlush time.Time
@@ -61,6 +66,7 @@ func (s *sse) flush() error {
 	var err error
 	if len(b) > 0 {
 		err = s.out.write(b)
+		s.stuck = s.stuck || errors.Is(err, os.ErrDeadlineExceeded)
 		s.lastFlush = time.Now()
 	}
 	if cap(b) <= flushAt {

@@ -257,12 +257,16 @@ func (st *sse) serve(l *loop) {
 // order, and counts and logs it.
 func (st *sse) close(why streamEnd) {
 	st.sub.Close()
-	// A subscriber the hub dropped often ends on its write deadline rather
-	// than on Done (it is stuck writing), so the drop is counted on every
-	// end, and before the client can see its connection close.
-	if errors.Is(st.sub.Err(), broadcast.ErrSlow) {
+	// A subscriber that fell behind ends either by the hub dropping it (its
+	// queue full) or on its write deadline (stuck writing), whichever comes
+	// first; both are counted, on every end, and before the client can see
+	// its connection close.
+	switch {
+	case errors.Is(st.sub.Err(), broadcast.ErrSlow):
 		st.m.SlowDrops.Inc()
 		why = endDropped
+	case st.stuck:
+		st.m.SlowDrops.Inc()
 	}
 	st.out.close()
 	st.m.Open.Dec()
