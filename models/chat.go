@@ -58,7 +58,12 @@ func NewChat(store *Store, encode Encoder, notify Notifier, opts Options) *Chat 
 // actor's standing in it, and notifies the events fn emitted once the
 // transaction has committed.
 func (c *Chat) write(ctx context.Context, actor Actor, roomID string, fn func(t *txEvents, s *standing) error) error {
-	return c.writeWith(ctx, c.store.write, actor, roomID, fn)
+	return c.writeWith(ctx, c.roomWrite(roomID), actor, roomID, fn)
+}
+
+// roomWrite is the store's write for the writes of room roomID.
+func (c *Chat) roomWrite(roomID string) func(context.Context, func(*txn) error) error {
+	return func(ctx context.Context, fn func(*txn) error) error { return c.store.writeRoom(ctx, roomID, fn) }
 }
 
 // send is write for Send, which alone is handed a send cache.

@@ -111,7 +111,7 @@ func (c *Chat) FlushReactions(ctx context.Context) (time.Duration, error) {
 
 // flushRoom emits the due tallies of one room in one transaction.
 func (c *Chat) flushRoom(ctx context.Context, roomID string) error {
-	return c.writeEvents(ctx, c.store.write, roomID, func(t *txEvents) error {
+	return c.writeEvents(ctx, c.roomWrite(roomID), roomID, func(t *txEvents) error {
 		if _, err := t.lockRoom(roomID); err != nil {
 			if storeErr(err) == ErrNotFound { // closed: its messages, and so its tallies, are gone
 				return nil

@@ -26,11 +26,11 @@ import (
 var migrations embed.FS
 
 // Store owns the database: its handles, its transactions and the writers
-// that run them (the SQLite writer, PostgreSQL's batches of sends), and every
-// statement written as SQL, which are methods of the transaction (see txn
-// and queries.go) or of the Store. The use cases run inside its
-// transactions, handed a txn, and use gorm's builder only for plain reads and
-// writes of their entities. It holds a writer and a reader handle: on SQLite
+// that run them (the SQLite writer, PostgreSQL's batches of sends and of each
+// room's other writes), and every statement written as SQL, which are
+// methods of the transaction (see txn and queries.go) or of the Store. The
+// use cases run inside its transactions, handed a txn, and use gorm's
+// builder only for plain reads and writes of their entities. It holds a writer and a reader handle: on SQLite
 // they are separate pools of one file, on PostgreSQL the same (bounded by
 // OpenOptions.MaxConns). On PostgreSQL a batch of sends also talks to pgx
 // directly, for its pipelines (see sendBatcher, begin, pipeline).
@@ -41,8 +41,10 @@ type Store struct {
 	// nil on PostgreSQL.
 	group       *groupWriter
 	checkpoints *checkpointer
-	// sends batches sends per room on PostgreSQL; nil on SQLite.
+	// sends batches sends per room on PostgreSQL, rooms the room's other
+	// writes; both nil on SQLite.
 	sends *sendBatcher
+	rooms *roomWriter
 	// health remembers how the last writes went, for /readyz.
 	health writeHealth
 	// observer is set once, before the store is used (see Observe).
@@ -70,6 +72,7 @@ func (s *Store) Observe(o Observer) {
 	}
 	if s.sends != nil {
 		s.sends.observer = o
+		s.rooms.observer = o
 	}
 }
 
@@ -214,7 +217,7 @@ func openPostgres(ctx context.Context, dsn string, maxConns int) (*Store, error)
 		sdb.Close()
 		return nil, err
 	}
-	return &Store{w: db, r: db, pg: true, sends: newSendBatcher(db, sdb), observer: nopObserver{},
+	return &Store{w: db, r: db, pg: true, sends: newSendBatcher(db, sdb), rooms: newRoomWriter(db), observer: nopObserver{},
 		stop: make(chan struct{})}, nil
 }
 
@@ -250,6 +253,7 @@ func (s *Store) Close() error {
 		s.checkpoints.close()
 	}
 	if s.sends != nil {
+		s.rooms.close()
 		s.sends.close()
 	}
 	var errs []error
@@ -309,8 +313,10 @@ func (s *Store) PageCount(ctx context.Context) (int64, error) {
 }
 
 // write runs fn in a write transaction, with no send cache. On SQLite it
-// joins the group commit of the single writer connection; on PostgreSQL the
-// use case serialises per room by locking the room's row (see txn.lockRoom).
+// joins the group commit of the single writer connection; on PostgreSQL it is
+// a transaction of its own, for the few writes that belong to no room (a
+// room's go through writeRoom), and the use case serialises per room by
+// locking the room's row (see txn.lockRoom).
 func (s *Store) write(ctx context.Context, fn func(t *txn) error) error {
 	return s.writeWith(ctx, func() error {
 		if s.group != nil {
@@ -324,6 +330,15 @@ func (s *Store) write(ctx context.Context, fn func(t *txn) error) error {
 			return t.work.run(t)
 		})
 	})
+}
+
+// writeRoom is write for a write to room roomID: on PostgreSQL it joins the
+// room's batch (see roomWriter), on SQLite the group commit.
+func (s *Store) writeRoom(ctx context.Context, roomID string, fn func(t *txn) error) error {
+	if s.rooms == nil {
+		return s.write(ctx, fn)
+	}
+	return s.writeWith(ctx, func() error { return s.rooms.write(ctx, roomID, fn) })
 }
 
 // writeSend is write for a send, which is handed a send cache: on SQLite
