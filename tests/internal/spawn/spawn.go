@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +175,9 @@ func (s *Server) start(bin string, env []string, o Options) error {
 		return err
 	}
 	s.URL = "http://" + addr
-	env = append(env, "CHAT_ADDR="+addr)
+	// Nodes start at once from one env: appending in place would let one
+	// node's address overwrite another's.
+	env = append(slices.Clip(env), "CHAT_ADDR="+addr)
 	if o.Pprof {
 		iaddr, err := FreeAddr()
 		if err != nil {
@@ -214,20 +217,26 @@ func (s *Server) start(bin string, env []string, o Options) error {
 
 func (s *Server) waitHealthy(within time.Duration) error {
 	deadline := time.Now().Add(within)
+	// A request that hangs must not use up the whole wait.
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
 	for {
-		if resp, err := http.Get(s.URL + "/healthz"); err == nil {
+		resp, err := client.Get(s.URL + "/healthz")
+		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
+		last = err
 		select {
 		case <-s.exited:
 			return fmt.Errorf("server exited at start (%v); log: %s", s.waitErr, Tail(s.LogPath))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("server did not answer /healthz within %s; log: %s", within, Tail(s.LogPath))
+			return fmt.Errorf("server did not answer %s/healthz within %s (last: %v); log: %s", s.URL, within, last, Tail(s.LogPath))
 		}
 	}
 }
