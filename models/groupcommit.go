@@ -24,6 +24,9 @@ type writeReq struct {
 	key  sendKey // for a send: who sends, and the client id
 	fn   func(t *txn) error
 	done chan error
+	// waited says a PostgreSQL batch passed the send over because another
+	// transaction held its room; its next batch waits for the room.
+	waited bool
 }
 
 // groupWriter owns the single SQLite write connection. It runs every write

@@ -23,9 +23,18 @@ import (
 // Rooms are split over sendShards workers by a hash of their id, the same on
 // every node; a worker with sends waiting takes all of them, runs them in one
 // transaction and answers each after COMMIT; sends that arrive meanwhile form
-// the next batch. A batch locks its rooms in the order of their ids, as every
-// batch on every node does, so two batches never wait for each other in a
-// circle; every other write locks one room.
+// the next batch.
+//
+// A batch does not wait for a room another transaction holds (another
+// node's batch, most often): it locks the rooms it can at once (SKIP LOCKED)
+// and passes the sends for the others to the wait lane, whose batches wait
+// for their rooms. So two nodes sending to the same rooms work side by side
+// on the rooms each holds instead of taking turns with all of them, a room
+// held for long holds up its own sends only, and no send is passed over
+// twice. A batch takes the rooms it waits for first, in the order of their
+// ids, holding nothing else, as every other write does (each locks one room),
+// and then never waits for a lock again: no two transactions wait for each
+// other in a circle.
 //
 // Inside a batch the sends share a sendCache that lives only as long as the
 // transaction: the rooms are locked from the start to COMMIT, and every
@@ -60,15 +69,17 @@ type sendBatcher struct {
 	done   chan struct{}
 }
 
-// sendShards is how many batches of sends a node runs at once: two, so that
-// one batch's round trip to PostgreSQL overlaps the other's work in the
-// server; more would only split the sends into more transactions.
-const sendShards = 2
+// sendShards is how many batches of sends a node runs at once: one. Two
+// overlapped one batch's round trip with the other's work in the server, but
+// split the sends into twice the transactions, and a transaction's cost, not
+// a send's, is what bounds a node: W3 on PostgreSQL took 14-35 % more sends
+// a second with one (docs/PERFORMANCE.md § Many nodes).
+const sendShards = 1
 
-// soonEvery is how often work handed on by batches runs: well inside the
-// second the contract gives retention, and rare enough that a busy room is
-// pruned once for many batches.
-const soonEvery = 250 * time.Millisecond
+// soonEvery is how often work handed on by batches runs: inside the second
+// the contract gives retention, and rare enough that a busy room is pruned
+// once for many batches (every node prunes the rooms it sends to).
+const soonEvery = 500 * time.Millisecond
 
 func newSendBatcher(db *gorm.DB, pool *sql.DB) *sendBatcher {
 	b := &sendBatcher{db: db, pool: pool, observer: nopObserver{}, queues: map[uint32][]*writeReq{},
@@ -84,9 +95,11 @@ func (b *sendBatcher) soon(key string, f func(t *txn) error) {
 	b.mu.Unlock()
 }
 
-// runLater runs the work handed on, each in a transaction of its own, until
-// close; then once more, so nothing asked for before close is left. Work that
-// fails is kept for the next round unless newer work replaced it.
+// runLater runs the work handed on until close; then once more, so nothing
+// asked for before close is left. Work that fails is kept for the next round
+// unless newer work replaced it. Each is one statement (a prune), run on its
+// own: PostgreSQL makes it a transaction, and the room it locks is held for
+// the statement alone, not for the round trips of BEGIN and COMMIT too.
 func (b *sendBatcher) runLater() {
 	defer close(b.done)
 	t := time.NewTicker(soonEvery)
@@ -103,7 +116,7 @@ func (b *sendBatcher) runLater() {
 		b.mu.Unlock()
 		for key, f := range work {
 			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-			err := b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return f(&txn{db: tx, pg: true}) })
+			err := f(&txn{db: b.db.WithContext(ctx), pg: true})
 			cancel()
 			if err != nil {
 				b.mu.Lock()
@@ -128,22 +141,38 @@ var errAlone = errors.New("run the batch's sends alone")
 // its batch begins is skipped.
 func (b *sendBatcher) write(ctx context.Context, key sendKey, fn func(t *txn) error) error {
 	req := &writeReq{ctx: ctx, send: true, key: key, fn: fn, done: make(chan error, 1)}
-	h := fnv.New32a()
-	h.Write([]byte(key.room))
-	shard := h.Sum32() % sendShards
+	shard := shardOf(key.room)
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return ErrUnavailable
 	}
+	b.enqueue(shard, req)
+	b.mu.Unlock()
+	return <-req.done
+}
+
+// waitLane is the queue of the sends passed over once (see errBusy): its
+// worker waits for their rooms, so that the shards' workers never wait for a
+// room and sends to other rooms go on meanwhile.
+const waitLane = sendShards
+
+// enqueue adds reqs to a queue and starts its worker unless it runs; b.mu
+// must be held.
+func (b *sendBatcher) enqueue(shard uint32, reqs ...*writeReq) {
 	queued, running := b.queues[shard]
-	b.queues[shard] = append(queued, req)
+	b.queues[shard] = append(queued, reqs...)
 	if !running {
 		b.wg.Add(1)
 		go b.drain(shard)
 	}
-	b.mu.Unlock()
-	return <-req.done
+}
+
+// shardOf is the shard of a room's sends.
+func shardOf(room string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(room))
+	return h.Sum32() % sendShards
 }
 
 // drain commits the shard's queued sends, a batch at a time, until none wait.
@@ -169,7 +198,8 @@ func (b *sendBatcher) drain(shard uint32) {
 }
 
 // commit runs batch in one transaction, or each of its sends alone when the
-// batch cannot commit as a whole, and answers every send.
+// batch cannot commit as a whole, and answers every send but those passed
+// over, which go to the wait lane.
 func (b *sendBatcher) commit(batch []*writeReq) {
 	errs, err := b.try(batch)
 	if errors.Is(err, errAlone) {
@@ -178,13 +208,28 @@ func (b *sendBatcher) commit(batch []*writeReq) {
 		}
 		return
 	}
+	var again []*writeReq
 	for i, req := range batch {
+		if errs[i] == errBusy {
+			req.waited = true
+			again = append(again, req)
+			continue
+		}
 		if err != nil && errs[i] == nil {
 			errs[i] = err
 		}
 		req.done <- errs[i]
 	}
+	if len(again) > 0 {
+		b.mu.Lock()
+		b.enqueue(waitLane, again...)
+		b.mu.Unlock()
+	}
 }
+
+// errBusy marks a send its batch passed over: another transaction held its
+// room when the batch began (see begin).
+var errBusy = errors.New("room held by another transaction")
 
 // try runs batch in one transaction. It returns each send's own error and the
 // transaction's; errAlone when a send failed in a way that spoils the others.
@@ -212,6 +257,11 @@ func (b *sendBatcher) try(batch []*writeReq) (errs []error, err error) {
 	cache := newSendCache().batchRows()
 	if err := begin(ctx, conn, cache, batch); err != nil {
 		return errs, discard(conn, err)
+	}
+	for i, req := range batch {
+		if _, locked := cache.rooms[req.key.room]; !locked && !req.waited {
+			errs[i] = errBusy
+		}
 	}
 	db := b.db.Session(&gorm.Session{NewDB: true, Context: ctx})
 	db.Statement.ConnPool = conn
@@ -244,6 +294,9 @@ func (b *sendBatcher) try(batch []*writeReq) (errs []error, err error) {
 // transaction may commit.
 func (b *sendBatcher) run(t *txn, batch []*writeReq, errs []error) error {
 	for i, req := range batch {
+		if errs[i] == errBusy {
+			continue
+		}
 		if errs[i] = req.ctx.Err(); errs[i] != nil {
 			continue
 		}

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -168,5 +169,67 @@ func TestPostgresMuteOnOneNodeRefusesNextSendOnAnother(t *testing.T) {
 	_, seqs := logSeqs(t, a.store, "r")
 	if !slices.IsSorted(seqs) || len(seqs) == 0 {
 		t.Errorf("log seqs not dense and ordered")
+	}
+}
+
+// TestPostgresSendWaitsForHeldRoom: a send to a room another transaction
+// holds is passed over by its first batch and waits in the next; it then runs
+// against what that transaction committed (here: the room closed), and sends
+// to other rooms meanwhile go on.
+func TestPostgresSendWaitsForHeldRoom(t *testing.T) {
+	t.Parallel()
+	admin := os.Getenv("CHAT_TEST_POSTGRES")
+	if admin == "" {
+		t.Skip("CHAT_TEST_POSTGRES is not set")
+	}
+	ctx := context.Background()
+	dsn := freshPostgres(t, admin)
+	n := openNode(t, dsn, models.Options{HistoryLimit: 1000})
+	setupRoom(t, n, "held", bob)
+	setupRoom(t, n, "free", bob)
+	db, err := sql.Open("pgx", dsn)
+	check(t, "open", err)
+	defer db.Close()
+
+	for _, closeIt := range []bool{false, true} {
+		tx, err := db.BeginTx(ctx, nil)
+		check(t, "begin", err)
+		_, err = tx.Exec("SELECT id FROM rooms WHERE id = 'held' FOR UPDATE")
+		check(t, "lock", err)
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := n.chat.Send(ctx, bob, "held", models.SendInput{Content: "waiting"})
+			done <- err
+		}()
+		// Sends to another room go on while this one waits: the
+		// first of them may share the held send's batch.
+		for i := range 3 {
+			if _, _, err := n.chat.Send(ctx, bob, "free", models.SendInput{Content: fmt.Sprint(i)}); err != nil {
+				t.Fatalf("send to another room: %v", err)
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("a send to a held room returned before the room was let go: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if closeIt {
+			_, err = tx.Exec("UPDATE rooms SET closed_at = now() WHERE id = 'held'")
+			check(t, "close", err)
+		}
+		check(t, "commit", tx.Commit())
+		err = <-done
+		switch {
+		case !closeIt && err != nil:
+			t.Fatalf("send once the room was let go: %v", err)
+		case closeIt && !errors.Is(err, models.ErrNotFound):
+			t.Fatalf("send to a room closed while it waited: got %v, want %v", err, models.ErrNotFound)
+		}
+		if !closeIt {
+			// Dense (logSeqs checks) and ending with the send.
+			if r, _ := logSeqs(t, n.store, "held"); r.Events[len(r.Events)-1].Type != "message.created" {
+				t.Fatalf("the held room's log ends with %s, want message.created", r.Events[len(r.Events)-1].Type)
+			}
+		}
 	}
 }

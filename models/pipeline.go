@@ -53,20 +53,28 @@ func numbered(q string) string {
 }
 
 // begin opens a batch's transaction on conn in one round trip: BEGIN, the
-// rooms' rows locked in the order of their ids (no other write to them
-// commits until this batch does), then, read under those locks, every
-// sender's standing and every client id's earlier message, which go into c
-// for the sends. A room that is not open is left for its sends to find.
+// rooms' rows locked (no other write to them commits until this batch does),
+// then, read under those locks, every sender's standing and every client
+// id's earlier message, which go into c for the sends. The rooms of sends
+// passed over before are waited for, in the order of their ids; the others
+// are locked only if no other transaction holds them (SKIP LOCKED), and a
+// room missing from c.rooms is either held elsewhere or not open: its sends
+// are passed over once, and then find which.
 func begin(ctx context.Context, conn *sql.Conn, c *sendCache, batch []*writeReq) error {
 	seen := map[standingKey]bool{}
-	var rooms, userRooms, users, sentRooms, senders, clientIDs []string
+	var waitRooms, tryRooms, userRooms, users, sentRooms, senders, clientIDs []string
+	for _, req := range batch {
+		if req.waited && !slices.Contains(waitRooms, req.key.room) {
+			waitRooms = append(waitRooms, req.key.room)
+		}
+	}
 	for _, req := range batch {
 		k := req.key
 		if !seen[standingKey{k.room, k.user}] {
 			seen[standingKey{k.room, k.user}] = true
 			userRooms, users = append(userRooms, k.room), append(users, k.user)
-			if !slices.Contains(rooms, k.room) {
-				rooms = append(rooms, k.room)
+			if !slices.Contains(waitRooms, k.room) && !slices.Contains(tryRooms, k.room) {
+				tryRooms = append(tryRooms, k.room)
 			}
 		}
 		if k.clientID != nil {
@@ -74,7 +82,7 @@ func begin(ctx context.Context, conn *sql.Conn, c *sendCache, batch []*writeReq)
 			c.sent[k.id()] = nil
 		}
 	}
-	slices.Sort(rooms)
+	slices.Sort(waitRooms)
 	return conn.Raw(func(dc any) error {
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -82,13 +90,20 @@ func begin(ctx context.Context, conn *sql.Conn, c *sendCache, batch []*writeReq)
 		}
 		var b pgx.Batch
 		b.Queue("BEGIN")
-		b.Queue("SELECT * FROM rooms WHERE id = ANY($1) AND closed_at IS NULL ORDER BY id FOR UPDATE", rooms).Query(func(rows pgx.Rows) error {
-			rs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByNameLax[Room])
-			for _, r := range rs {
-				c.rooms[r.ID] = r
+		lock := func(q string, rooms []string) {
+			if len(rooms) == 0 {
+				return
 			}
-			return err
-		})
+			b.Queue(q, rooms).Query(func(rows pgx.Rows) error {
+				rs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByNameLax[Room])
+				for _, r := range rs {
+					c.rooms[r.ID] = r
+				}
+				return err
+			})
+		}
+		lock("SELECT * FROM rooms WHERE id = ANY($1) AND closed_at IS NULL ORDER BY id FOR UPDATE", waitRooms)
+		lock("SELECT * FROM rooms WHERE id = ANY($1) AND closed_at IS NULL FOR UPDATE SKIP LOCKED", tryRooms)
 		b.Queue(standingSelect+"unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) AS k (room_id, user_id)"+standingJoins,
 			userRooms, users).Query(func(rows pgx.Rows) error {
 			rs, err := pgx.CollectRows(rows, pgx.RowToAddrOfStructByNameLax[standingRow])
