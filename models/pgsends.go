@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"hash/fnv"
 	"sync"
 	"time"
 
@@ -20,10 +19,13 @@ import (
 // whatever it holds, so the number of transactions, not of sends, is what
 // bounds a node.
 //
-// Rooms are split over sendShards workers by a hash of their id, the same on
-// every node; a worker with sends waiting takes all of them, runs them in one
-// transaction and answers each after COMMIT; sends that arrive meanwhile form
-// the next batch.
+// A node's sends go to one worker (the new lane): with sends waiting it
+// takes all of them, runs them in one transaction and answers each after
+// COMMIT; sends that arrive meanwhile form the next batch. One worker and not
+// several: more overlapped one batch's round trip with another's work in the
+// server, but split the sends into more transactions, and a transaction's
+// cost, not a send's, bounds a node (W3 on PostgreSQL took 14-35 % more
+// sends a second with one than with two; docs/PERFORMANCE.md § Many nodes).
 //
 // A batch does not wait for a room another transaction holds (another
 // node's batch, most often): it locks the rooms it can at once (SKIP LOCKED)
@@ -56,9 +58,9 @@ type sendBatcher struct {
 	pool     *sql.DB
 	observer Observer
 	mu       sync.Mutex
-	// queues holds the sends waiting for each shard; a shard is a key
+	// queues holds the sends waiting in each lane; a lane is a key
 	// exactly while its worker runs.
-	queues map[uint32][]*writeReq
+	queues map[lane][]*writeReq
 	// later holds the work batches handed on to run soon (see
 	// atCommitOrSoon), one per key: pruning a room, which in the batch
 	// would hold the room's lock for a statement more.
@@ -69,12 +71,16 @@ type sendBatcher struct {
 	done   chan struct{}
 }
 
-// sendShards is how many batches of sends a node runs at once: one. Two
-// overlapped one batch's round trip with the other's work in the server, but
-// split the sends into twice the transactions, and a transaction's cost, not
-// a send's, is what bounds a node: W3 on PostgreSQL took 14-35 % more sends
-// a second with one (docs/PERFORMANCE.md § Many nodes).
-const sendShards = 1
+// lane is a queue of sends with its worker: newLane takes every send as it
+// comes; waitLane the sends passed over once (see errBusy), whose rooms its
+// worker waits for, so that newLane's worker never waits for a room and
+// sends to other rooms go on meanwhile.
+type lane int
+
+const (
+	newLane lane = iota
+	waitLane
+)
 
 // soonEvery is how often work handed on by batches runs: inside the second
 // the contract gives retention, and rare enough that a busy room is pruned
@@ -82,7 +88,7 @@ const sendShards = 1
 const soonEvery = 500 * time.Millisecond
 
 func newSendBatcher(db *gorm.DB, pool *sql.DB) *sendBatcher {
-	b := &sendBatcher{db: db, pool: pool, observer: nopObserver{}, queues: map[uint32][]*writeReq{},
+	b := &sendBatcher{db: db, pool: pool, observer: nopObserver{}, queues: map[lane][]*writeReq{},
 		later: map[string]func(t *txn) error{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go b.runLater()
 	return b
@@ -141,56 +147,43 @@ var errAlone = errors.New("run the batch's sends alone")
 // its batch begins is skipped.
 func (b *sendBatcher) write(ctx context.Context, key sendKey, fn func(t *txn) error) error {
 	req := &writeReq{ctx: ctx, send: true, key: key, fn: fn, done: make(chan error, 1)}
-	shard := shardOf(key.room)
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return ErrUnavailable
 	}
-	b.enqueue(shard, req)
+	b.enqueue(newLane, req)
 	b.mu.Unlock()
 	return <-req.done
 }
 
-// waitLane is the queue of the sends passed over once (see errBusy): its
-// worker waits for their rooms, so that the shards' workers never wait for a
-// room and sends to other rooms go on meanwhile.
-const waitLane = sendShards
-
-// enqueue adds reqs to a queue and starts its worker unless it runs; b.mu
+// enqueue adds reqs to a lane and starts its worker unless it runs; b.mu
 // must be held.
-func (b *sendBatcher) enqueue(shard uint32, reqs ...*writeReq) {
-	queued, running := b.queues[shard]
-	b.queues[shard] = append(queued, reqs...)
+func (b *sendBatcher) enqueue(l lane, reqs ...*writeReq) {
+	queued, running := b.queues[l]
+	b.queues[l] = append(queued, reqs...)
 	if !running {
 		b.wg.Add(1)
-		go b.drain(shard)
+		go b.drain(l)
 	}
 }
 
-// shardOf is the shard of a room's sends.
-func shardOf(room string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(room))
-	return h.Sum32() % sendShards
-}
-
-// drain commits the shard's queued sends, a batch at a time, until none wait.
-func (b *sendBatcher) drain(shard uint32) {
+// drain commits the lane's queued sends, a batch at a time, until none wait.
+func (b *sendBatcher) drain(l lane) {
 	defer b.wg.Done()
 	for {
 		b.mu.Lock()
-		batch := b.queues[shard]
+		batch := b.queues[l]
 		switch {
 		case len(batch) == 0:
-			delete(b.queues, shard)
+			delete(b.queues, l)
 			b.mu.Unlock()
 			return
 		case len(batch) > maxBatch:
-			b.queues[shard] = batch[maxBatch:]
+			b.queues[l] = batch[maxBatch:]
 			batch = batch[:maxBatch]
 		default:
-			b.queues[shard] = nil
+			b.queues[l] = nil
 		}
 		b.mu.Unlock()
 		b.commit(batch)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -124,12 +123,8 @@ func TestBatchedSendsMixedOutcomes(t *testing.T) {
 // busy with other senders of the room.
 func TestPostgresMuteOnOneNodeRefusesNextSendOnAnother(t *testing.T) {
 	t.Parallel()
-	admin := os.Getenv("CHAT_TEST_POSTGRES")
-	if admin == "" {
-		t.Skip("CHAT_TEST_POSTGRES is not set")
-	}
 	ctx := context.Background()
-	dsn := freshPostgres(t, admin)
+	dsn := postgresOnly(t)
 	a := openNode(t, dsn, models.Options{HistoryLimit: 1000})
 	b := openNode(t, dsn, models.Options{HistoryLimit: 1000})
 	busy := []models.Actor{{UserID: "busy-1"}, {UserID: "busy-2"}, {UserID: "busy-3"}}
@@ -178,12 +173,8 @@ func TestPostgresMuteOnOneNodeRefusesNextSendOnAnother(t *testing.T) {
 // to other rooms meanwhile go on.
 func TestPostgresSendWaitsForHeldRoom(t *testing.T) {
 	t.Parallel()
-	admin := os.Getenv("CHAT_TEST_POSTGRES")
-	if admin == "" {
-		t.Skip("CHAT_TEST_POSTGRES is not set")
-	}
 	ctx := context.Background()
-	dsn := freshPostgres(t, admin)
+	dsn := postgresOnly(t)
 	n := openNode(t, dsn, models.Options{HistoryLimit: 1000})
 	setupRoom(t, n, "held", bob)
 	setupRoom(t, n, "free", bob)

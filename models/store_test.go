@@ -75,6 +75,17 @@ func eachBackend(t *testing.T, fn func(t *testing.T, dsn string)) {
 	}
 }
 
+// postgresOnly is a fresh database for a test that runs on PostgreSQL alone;
+// without CHAT_TEST_POSTGRES the test is skipped.
+func postgresOnly(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("CHAT_TEST_POSTGRES")
+	if admin == "" {
+		t.Skip("CHAT_TEST_POSTGRES is not set")
+	}
+	return freshPostgres(t, admin)
+}
+
 // freshPostgres creates a database on the server admin names and drops it
 // when t ends.
 func freshPostgres(t *testing.T, admin string) string {
@@ -694,11 +705,7 @@ func TestConcurrentSends(t *testing.T) {
 // committed in seq order, none twice.
 func TestPostgresNodes(t *testing.T) {
 	t.Parallel()
-	admin := os.Getenv("CHAT_TEST_POSTGRES")
-	if admin == "" {
-		t.Skip("CHAT_TEST_POSTGRES is not set")
-	}
-	dsn := freshPostgres(t, admin)
+	dsn := postgresOnly(t)
 	nodes := make([]*node, 3)
 	for i := range nodes {
 		nodes[i] = openNode(t, dsn, models.Options{HistoryLimit: 1000})
